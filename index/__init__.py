@@ -1,0 +1,1 @@
+"""Indexing: embeddings, vector store and search over the evidence corpus."""

@@ -1,0 +1,94 @@
+"""BM25 sparse vectors for Qdrant: multilingual tokens, accent folding, per-language stems and stopwords.
+
+Qdrant applies the IDF (``Modifier.IDF``); we send the saturated term frequency. Each document token is
+indexed twice when stemming changes it: as its stem in the passage's language (so "regulations" finds
+"regulation") and as the plain folded word (so "TEHDAS", "Article 51" or a name match across languages).
+Indices are crc32 of the token: stable across processes, unlike ``hash()``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+
+import llama_index.core
+import snowballstemmer
+from pydantic import BaseModel
+
+SNOWBALL = {
+    "en": "english", "fr": "french", "de": "german", "es": "spanish", "it": "italian", "no": "norwegian",
+    "nb": "norwegian", "nl": "dutch", "pt": "portuguese", "da": "danish", "sv": "swedish", "fi": "finnish",
+    "pl": "polish", "ro": "romanian", "cs": "czech", "hu": "hungarian", "el": "greek", "ru": "russian",
+    "lt": "lithuanian", "et": "estonian", "tr": "turkish", "ca": "catalan", "sr": "serbian",
+}  # fmt: skip
+NLTK_STOPWORDS = Path(llama_index.core.__file__).parent / "_static" / "nltk_cache" / "corpora" / "stopwords"
+TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class SparseVector(BaseModel):
+    indices: list[int]
+    values: list[float]
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents: 'Santé' → 'sante', 'Ærø' stays readable as 'ærø'."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=64)
+def stopwords(lang: str) -> frozenset[str]:
+    name = SNOWBALL.get(lang)
+    path = NLTK_STOPWORDS / name if name else None
+    if path is None or not path.exists():
+        return frozenset()
+    return frozenset(fold(w) for w in path.read_text(encoding="utf-8").split())
+
+
+@lru_cache(maxsize=64)
+def _stemmer(lang: str) -> snowballstemmer.stemmer | None:
+    name = SNOWBALL.get(lang)
+    return snowballstemmer.stemmer(name) if name else None
+
+
+def token_index(token: str) -> int:
+    return zlib.crc32(token.encode("utf-8")) & 0x7FFFFFFF
+
+
+class SparseEncoder:
+    def __init__(self, k1: float = 1.2, b: float = 0.75, avg_len: float = 180.0) -> None:
+        self.k1, self.b, self.avg_len = k1, b, avg_len
+
+    def terms(self, text: str, lang: str) -> list[str]:
+        """The index terms of a text: folded words minus stopwords, plus their stems where they differ."""
+        stop = stopwords(lang) | stopwords("en")
+        stemmer = _stemmer(lang)
+        out: list[str] = []
+        for word in TOKEN.findall(text.lower()):
+            folded = fold(word)
+            if folded in stop or (len(folded) < 2 and not folded.isdigit()) or folded == "_" * len(folded):
+                continue
+            out.append(folded)
+            if stemmer is not None and not folded.isdigit():
+                stem = fold(stemmer.stemWord(word))
+                if stem != folded and len(stem) > 1:
+                    out.append("~" + stem)  # stems live in their own namespace
+        return out
+
+    def encode_document(self, text: str, lang: str) -> SparseVector:
+        terms = self.terms(text, lang)
+        n_words = sum(1 for t in terms if not t.startswith("~")) or 1
+        tf = Counter(token_index(t) for t in terms)
+        norm = self.k1 * (1 - self.b + self.b * n_words / self.avg_len)
+        items = sorted(tf.items())
+        return SparseVector(
+            indices=[i for i, _ in items], values=[round(f * (self.k1 + 1) / (f + norm), 4) for _, f in items]
+        )
+
+    def encode_query(self, text: str, lang: str) -> SparseVector:
+        indices = sorted({token_index(t) for t in self.terms(text, lang or "en")})
+        return SparseVector(indices=indices, values=[1.0] * len(indices))

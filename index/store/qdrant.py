@@ -1,0 +1,203 @@
+"""Qdrant through qdrant-client: embedded local mode under KB_HOME, or a server/cluster at KB_QDRANT_URL.
+
+Hybrid search runs in the engine: two prefetches (dense, BM25) fused with RRF by the query API, with the
+filters applied inside each prefetch so filtering never starves the candidate lists.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+
+from qdrant_client import QdrantClient, models
+
+from index.sparse import SparseVector
+from index.store.base import DENSE, FACET_KEYS, SPARSE, IndexBusyError, ScoredPoint, StoredPoint, VectorStore
+from kb.records import SearchFilters
+from kb.settings import Settings
+
+log = logging.getLogger(__name__)
+warnings.filterwarnings("ignore", message=".*Local mode is not recommended.*")
+warnings.filterwarnings("ignore", message=".*Payload indexes have no effect.*")
+
+KEYWORD_INDEXES = ("doc_id", "doc_language", "language", "country", "doc_type", "publisher", "file", "labels")
+
+
+def to_filter(filters: SearchFilters | None) -> models.Filter | None:
+    if filters is None or filters.is_empty():
+        return None
+    must: list[models.Condition] = []
+
+    def any_of(key: str, values: list) -> None:
+        if values:
+            must.append(models.FieldCondition(key=key, match=models.MatchAny(any=list(values))))
+
+    any_of("doc_language", filters.languages)
+    any_of("country", filters.countries)
+    any_of("doc_type", filters.doc_types)
+    any_of("publisher", filters.publishers)
+    any_of("file", filters.files)
+    any_of("doc_id", filters.doc_ids)
+    any_of("labels", filters.objectives)
+    if filters.year_from is not None or filters.year_to is not None:
+        must.append(models.FieldCondition(key="year", range=models.Range(gte=filters.year_from, lte=filters.year_to)))
+    return models.Filter(must=must)
+
+
+class QdrantStore(VectorStore):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.name = settings.collection
+        self.remote = bool(settings.qdrant_url)
+        if self.remote:
+            self.client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=60)
+        else:
+            settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.client = QdrantClient(path=str(settings.qdrant_path))
+            except RuntimeError as exc:
+                if "already accessed" in str(exc):
+                    raise IndexBusyError(
+                        f"the index at {settings.qdrant_path} is open in another process (is the app running?). "
+                        "Add files through the app or its drop folder, stop the app first, or set KB_QDRANT_URL "
+                        "to share a Qdrant server."
+                    ) from exc
+                raise
+
+    # --- collection ----------------------------------------------------------------------------------------
+    def ensure_collection(self, dim: int) -> None:
+        if self.client.collection_exists(self.name):
+            return
+        s = self.settings
+        self.client.create_collection(
+            self.name,
+            vectors_config={
+                DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE, on_disk=s.on_disk_vectors)
+            },
+            sparse_vectors_config={
+                SPARSE: models.SparseVectorParams(
+                    modifier=models.Modifier.IDF, index=models.SparseIndexParams(on_disk=s.on_disk_vectors)
+                )
+            },
+            shard_number=s.shards if self.remote else None,
+            replication_factor=s.replication_factor if self.remote else None,
+            on_disk_payload=s.on_disk_vectors if self.remote else None,
+        )
+        if self.remote:  # payload indexes are no-ops in local mode (and warn)
+            for key in KEYWORD_INDEXES:
+                self.client.create_payload_index(self.name, key, models.PayloadSchemaType.KEYWORD)
+            self.client.create_payload_index(self.name, "year", models.PayloadSchemaType.INTEGER)
+
+    def _exists(self) -> bool:
+        return self.client.collection_exists(self.name)
+
+    # --- writing -------------------------------------------------------------------------------------------
+    def upsert(self, points: list[StoredPoint]) -> None:
+        if not points:
+            return
+        structs = [
+            models.PointStruct(
+                id=p.id,
+                vector={DENSE: p.dense, SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values)},
+                payload=p.payload,
+            )
+            for p in points
+        ]
+        self.client.upsert(self.name, structs, wait=True)
+
+    def delete_ids(self, ids: list[str]) -> None:
+        if ids and self._exists():
+            self.client.delete(self.name, models.PointIdsList(points=list(ids)), wait=True)
+
+    def delete_doc(self, doc_id: str) -> None:
+        if self._exists():
+            self.client.delete(self.name, models.FilterSelector(filter=to_filter(SearchFilters(doc_ids=[doc_id]))))
+
+    def set_payload(self, ids: list[str], payload: dict) -> None:
+        if ids:
+            self.client.set_payload(self.name, payload=payload, points=list(ids), wait=True)
+
+    # --- reading -------------------------------------------------------------------------------------------
+    def point_ids(self, doc_id: str | None = None) -> set[str]:
+        filters = SearchFilters(doc_ids=[doc_id]) if doc_id else None
+        return {p.id for p in self.scroll(filters, payload=False)}
+
+    def count(self, filters: SearchFilters | None = None) -> int:
+        if not self._exists():
+            return 0
+        return self.client.count(self.name, count_filter=to_filter(filters), exact=True).count
+
+    def scroll(
+        self, filters: SearchFilters | None = None, with_dense: bool = False, payload: bool = True
+    ) -> Iterator[ScoredPoint]:
+        if not self._exists():
+            return
+        offset = None
+        while True:
+            batch, offset = self.client.scroll(
+                self.name, scroll_filter=to_filter(filters), limit=512, offset=offset,
+                with_payload=payload, with_vectors=[DENSE] if with_dense else False,
+            )  # fmt: skip
+            for rec in batch:
+                data = dict(rec.payload or {})
+                if with_dense:
+                    data["_dense"] = rec.vector[DENSE]  # type: ignore[index]
+                yield ScoredPoint(id=str(rec.id), score=0.0, payload=data)
+            if offset is None:
+                return
+
+    def query(
+        self,
+        dense: list[float] | None,
+        sparse: SparseVector | None,
+        filters: SearchFilters | None,
+        limit: int,
+        candidates: int,
+        rrf_k: int = 60,
+    ) -> list[ScoredPoint]:
+        if not self._exists():
+            return []
+        flt = to_filter(filters)
+        sparse_q = models.SparseVector(indices=sparse.indices, values=sparse.values) if sparse else None
+        if sparse_q is not None and not sparse_q.indices:
+            sparse_q = None
+        if dense is not None and sparse_q is not None:
+            res = self.client.query_points(
+                self.name,
+                prefetch=[
+                    models.Prefetch(query=dense, using=DENSE, limit=candidates, filter=flt),
+                    models.Prefetch(query=sparse_q, using=SPARSE, limit=candidates, filter=flt),
+                ],
+                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)),
+                query_filter=flt,
+                limit=limit,
+                with_payload=True,
+                with_vectors=[DENSE],
+            )
+        elif dense is not None or sparse_q is not None:
+            res = self.client.query_points(
+                self.name, query=dense if dense is not None else sparse_q, using=DENSE if dense is not None else SPARSE,
+                query_filter=flt, limit=limit, with_payload=True, with_vectors=[DENSE],
+            )  # fmt: skip
+        else:
+            return []
+        return [
+            ScoredPoint(
+                id=str(p.id), score=p.score, payload={**(p.payload or {}), "_dense": (p.vector or {}).get(DENSE)}
+            )
+            for p in res.points
+        ]
+
+    def facets(self, filters: SearchFilters | None, keys: tuple[str, ...] = FACET_KEYS) -> dict[str, dict]:
+        if not self._exists():
+            return {k: {} for k in keys}
+        flt = to_filter(filters)
+        out: dict[str, dict] = {}
+        for key in keys:
+            hits = self.client.facet(self.name, key=key, facet_filter=flt, limit=500, exact=True).hits
+            out[key] = {h.value: h.count for h in hits}
+        return out
+
+    def close(self) -> None:
+        self.client.close()

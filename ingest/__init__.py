@@ -1,0 +1,1 @@
+"""Ingestion: files → pages → chunks, with OCR, language detection and metadata."""

@@ -1,0 +1,50 @@
+"""Plain text and Markdown, keeping page markers when a conversion left them.
+
+Form feeds (``\\f``, as pdftotext writes) and ``<!-- PAGE n -->`` comments (as docling writes) both mark pages.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+from ingest.errors import IngestError
+from ingest.readers.base import Reader
+from kb.records import Page
+
+PAGE_COMMENT = re.compile(r"<!--\s*PAGE\s+(\d+)\s*-->", re.IGNORECASE)
+
+
+def decode_text(raw: bytes) -> str:
+    """UTF-8 first; otherwise the charset the bytes most plausibly are (cp1252, latin-1, ...)."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        best = from_bytes(raw).best()
+        if best is None:
+            raise IngestError("undecodable text: no character encoding fits") from None
+        return str(best)
+
+
+def split_pages(text: str) -> list[Page]:
+    markers = list(PAGE_COMMENT.finditer(text))
+    if markers:
+        pages: list[Page] = []
+        preamble = text[: markers[0].start()].strip()
+        for i, m in enumerate(markers):
+            end = markers[i + 1].start() if i + 1 < len(markers) else len(text)
+            body = text[m.end() : end].strip()
+            if i == 0 and preamble:
+                body = f"{preamble}\n\n{body}"
+            pages.append(Page(number=int(m.group(1)), text=body))
+        return pages
+    if "\f" in text:
+        return [Page(number=i + 1, text=part.strip()) for i, part in enumerate(text.split("\f"))]
+    return [Page(number=1, text=text.strip())]
+
+
+class TextReader(Reader):
+    def read(self, path: Path) -> list[Page]:
+        return split_pages(decode_text(path.read_bytes()))

@@ -1,0 +1,218 @@
+"""The ``kb`` command line: thin wrappers over ``kb.service``; ``--json`` gives the machine contract."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from index.store import IndexBusyError
+from kb.records import FileStatus, SearchFilters
+from kb.settings import Settings, get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Digital-health evidence knowledge base.")
+model_app = typer.Typer(help="Embedding model management.")
+corpus_app = typer.Typer(help="The seed library.")
+app.add_typer(model_app, name="model")
+app.add_typer(corpus_app, name="corpus")
+console = Console(stderr=True)
+out = Console()
+
+
+def _kb():
+    from kb.service import KnowledgeBase
+
+    return KnowledgeBase(get_settings())
+
+
+def _emit(data: object) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def _busy(exc: IndexBusyError) -> None:
+    console.print(f"[red]Index busy:[/] {exc}")
+    raise typer.Exit(3)
+
+
+Lang = Annotated[list[str] | None, typer.Option("--lang", help="Document language (ISO 639-1); repeatable.")]
+Country = Annotated[list[str] | None, typer.Option("--country", help="Country code (FR, NO, EU, INT...); repeatable.")]
+DocType = Annotated[list[str] | None, typer.Option("--type", help="Document type (strategy, law...); repeatable.")]
+Publisher = Annotated[list[str] | None, typer.Option("--publisher", help="Publisher; repeatable.")]
+FileOpt = Annotated[list[str] | None, typer.Option("--file", help="File base name; repeatable.")]
+Objective = Annotated[list[str] | None, typer.Option("--objective", help="Framework label id; repeatable.")]
+YearFrom = Annotated[int | None, typer.Option("--year-from", help="Earliest publication year.")]
+YearTo = Annotated[int | None, typer.Option("--year-to", help="Latest publication year.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def make_filters(lang, country, doc_type, publisher, file, objective, year_from, year_to) -> SearchFilters:
+    return SearchFilters(
+        languages=lang or [], countries=[c.upper() for c in country or []], doc_types=doc_type or [],
+        publishers=publisher or [], files=file or [], objectives=objective or [], year_from=year_from,
+        year_to=year_to,
+    )  # fmt: skip
+
+
+# --- ingestion -----------------------------------------------------------------------------------------------
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the drop folder).")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Ingest new and changed files, remove deleted ones, and print the ingest report."""
+    kb = _kb()
+    try:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True, disable=as_json or not console.is_terminal,
+        ) as bar:  # fmt: skip
+            tasks: dict[str, int] = {}
+
+            def progress(file: str, stage: str, done: int, total: int) -> None:
+                if file not in tasks:
+                    tasks[file] = bar.add_task(file[:50], total=total)
+                bar.update(tasks[file], completed=done, total=total, description=f"{stage:9} {file[:50]}")
+
+            report = kb.ingest(paths or None, progress=progress)
+    except IndexBusyError as exc:
+        _busy(exc)
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    finally:
+        kb.close()
+    if as_json:
+        _emit(report.as_json())
+        return
+    table = Table(title="Ingest report")
+    for col in ("file", "status", "pages", "ocr", "lang", "chunks", "note"):
+        table.add_column(col)
+    colour = {FileStatus.FAILED: "red", FileStatus.ADDED: "green", FileStatus.UPDATED: "yellow"}
+    for f in report.files:
+        note = f.error or (f"{f.needs_ocr_pages} pages need OCR" if f.needs_ocr_pages else "")
+        table.add_row(Path(f.path).name, f"[{colour.get(f.status, 'white')}]{f.status.value}[/]", str(f.pages),
+                      str(f.ocr_pages), f.language, str(f.chunks), note)  # fmt: skip
+    out.print(table)
+    out.print(" ".join(f"{k}={v}" for k, v in report.totals().items()))
+
+
+@app.command()
+def docs(as_json: AsJson = False) -> None:
+    """The document registry: every document with its status, pages, language and metadata."""
+    kb = _kb()
+    try:
+        documents = kb.documents()
+    finally:
+        kb.close()
+    if as_json:
+        _emit([d.model_dump() | {"file": d.file} for d in documents])
+        return
+    table = Table(title=f"{len(documents)} documents")
+    for col in ("doc_id", "file", "status", "pages", "ocr", "lang", "chunks", "year", "country", "type", "title"):
+        table.add_column(col, overflow="fold")
+    for d in documents:
+        m = d.meta
+        table.add_row(d.doc_id, d.file, d.status, str(d.pages), str(d.ocr_pages), m.language, str(d.chunks),
+                      str(m.year or ""), m.country, m.doc_type, m.title[:60])  # fmt: skip
+    out.print(table)
+
+
+# --- search --------------------------------------------------------------------------------------------------
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for, in any language.")] = None,
+    k: Annotated[int, typer.Option("-k", help="Number of hits.")] = 10,
+    lang: Lang = None,
+    country: Country = None,
+    year_from: YearFrom = None,
+    year_to: YearTo = None,
+    doc_type: DocType = None,
+    publisher: Publisher = None,
+    file: FileOpt = None,
+    objective: Objective = None,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or sparse.")] = "hybrid",
+    no_rerank: Annotated[bool, typer.Option("--no-rerank", help="Skip re-scoring of fused candidates.")] = False,
+    queries_file: Annotated[Path | None, typer.Option(help="JSONL of {id, question}; one result line each.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Hybrid cross-lingual search with filters; hits cite document and page."""
+    filters = make_filters(lang, country, doc_type, publisher, file, objective, year_from, year_to)
+    kb = _kb()
+    try:
+        if queries_file:
+            for line in queries_file.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    item = json.loads(line)
+                    res = kb.search(item["question"], filters, k=k, mode=mode, rerank=not no_rerank)
+                    _emit({"id": item.get("id"), **res.as_json()})
+            return
+        if not query:
+            raise typer.BadParameter("give a QUERY or --queries-file")
+        res = kb.search(query, filters, k=k, mode=mode, rerank=not no_rerank)
+    except IndexBusyError as exc:
+        _busy(exc)
+    finally:
+        kb.close()
+    if as_json:
+        _emit(res.as_json())
+        return
+    if not res.hits:
+        out.print("[yellow]No passages found.[/]")
+    for i, h in enumerate(res.hits, 1):
+        out.print(f"[bold]{i}. {h.title}[/] ({h.publisher}, {h.year or 'n.d.'}) [{h.language}] — {h.file} p. {h.page}")
+        out.print(f"   {h.snippet}\n")
+
+
+# --- models and corpus ---------------------------------------------------------------------------------------
+@model_app.command("prepare")
+def model_prepare() -> None:
+    """Convert and verify the offline embedding model (once; cached)."""
+    from index.embedder import resolve_model_path
+
+    path = resolve_model_path(get_settings())
+    console.print(f"embedding model ready: {path}")
+
+
+@corpus_app.command("fetch")
+def corpus_fetch() -> None:
+    """Download the seed documents listed in corpus/sources.csv that are missing (verifies sha256)."""
+    from kb.corpus_fetch import fetch_corpus
+
+    s = get_settings()
+    results = fetch_corpus(s.catalogue_csv, s.corpus_dir)
+    failed = [r for r in results if r.status == "failed"]
+    for r in results:
+        console.print(f"{r.status:10} {r.file} {r.detail}")
+    console.print(f"{len(results) - len(failed)} of {len(results)} seed documents present in {s.corpus_dir}")
+    if failed:
+        console.print(f"[yellow]{len(failed)} could not be fetched (offline?). Copy them into {s.corpus_dir} or run "
+                      "`make run CORPUS=DIR` with a folder that holds them.[/]")  # fmt: skip
+        raise typer.Exit(1)
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Every setting with its environment variable, current value and meaning."""
+    s = get_settings()
+    table = Table(title="Settings (environment variables)")
+    for col in ("variable", "value", "meaning"):
+        table.add_column(col, overflow="fold")
+    for name, field in Settings.model_fields.items():
+        table.add_row(f"KB_{name.upper()}", str(getattr(s, name)), field.description or "")
+    out.print(table)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

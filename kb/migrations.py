@@ -1,0 +1,57 @@
+"""Numbered schema migrations for the registry (applied in order, each once, recorded in _migrations)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    script = """
+        CREATE TABLE documents (
+            doc_id TEXT PRIMARY KEY,
+            sha256 TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL,
+            pages INTEGER NOT NULL DEFAULT 0,
+            ocr_pages INTEGER NOT NULL DEFAULT 0,
+            needs_ocr_pages INTEGER NOT NULL DEFAULT 0,
+            chunks INTEGER NOT NULL DEFAULT 0,
+            language TEXT NOT NULL DEFAULT '',
+            language_confidence REAL NOT NULL DEFAULT 0,
+            meta_json TEXT NOT NULL DEFAULT '{}',
+            error TEXT NOT NULL DEFAULT '',
+            added_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE paths (
+            path TEXT PRIMARY KEY,
+            doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+            size INTEGER NOT NULL,
+            mtime REAL NOT NULL
+        );
+        CREATE INDEX paths_doc ON paths(doc_id);
+        CREATE TABLE failures (
+            path TEXT PRIMARY KEY,
+            sha256 TEXT NOT NULL,
+            error TEXT NOT NULL,
+            at TEXT NOT NULL
+        )
+    """
+    for statement in script.split(";"):  # not executescript: it would commit our transaction half-way
+        db.execute(statement)
+
+
+@migration
+def m002_index_fingerprint(db: sqlite3.Connection) -> None:
+    # Which embedding model and chunking produced a document's vectors: a change means re-embedding.
+    db.execute("ALTER TABLE documents ADD COLUMN index_fingerprint TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE documents ADD COLUMN labels_fingerprint TEXT NOT NULL DEFAULT ''")

@@ -1,0 +1,191 @@
+"""The record types every layer shares: files → pages → chunks → index → hits → answer.
+
+Defined once here; the CLI's JSON, the app and the tests all speak these shapes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class Page(BaseModel):
+    """The text of one page (1-based PDF page index; text files without markers are one page)."""
+
+    number: int
+    text: str
+    ocr: bool = False
+    needs_ocr: bool = False  # no text layer and OCR was unavailable or failed
+
+
+class DocumentMeta(BaseModel):
+    """What a policymaker filters on and a citation names."""
+
+    title: str = ""
+    publisher: str = ""
+    year: int | None = None
+    country: str = ""  # ISO 3166 alpha-2, or a region code such as "EU", "INT"
+    doc_type: str = ""  # strategy, law, guideline, report, survey, factsheet, specification, ...
+    language: str = ""  # ISO 639-1
+    url: str = ""
+
+
+class Document(BaseModel):
+    """One registered document: one set of bytes, possibly under several paths."""
+
+    doc_id: str  # first 16 hex of the sha256
+    sha256: str
+    paths: list[str] = Field(default_factory=list)
+    status: str = "pending"  # pending, indexing, indexed, failed
+    pages: int = 0
+    ocr_pages: int = 0
+    needs_ocr_pages: int = 0
+    chunks: int = 0
+    language_confidence: float = 0.0
+    meta: DocumentMeta = Field(default_factory=DocumentMeta)
+    error: str = ""
+    added_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def file(self) -> str:
+        from pathlib import Path
+
+        return Path(self.paths[0]).name if self.paths else ""
+
+
+class Chunk(BaseModel):
+    """A passage sized to the embedding window, with the pages it spans."""
+
+    chunk_id: str  # uuid derived from document hash and position: stable across runs
+    doc_id: str
+    position: int
+    text: str
+    page_start: int
+    page_end: int
+    page_offsets: list[tuple[int, int]] = Field(default_factory=list)  # (char offset in text, page number)
+    heading: str = ""
+    language: str = ""
+    language_confidence: float = 0.0
+    labels: dict[str, float] = Field(default_factory=dict)  # framework label id -> score
+
+    def page_at(self, offset: int) -> int:
+        """The page holding the character at ``offset`` of this chunk's text."""
+        page = self.page_start
+        for start, number in self.page_offsets:
+            if start <= offset:
+                page = number
+            else:
+                break
+        return page
+
+
+class SearchFilters(BaseModel):
+    """Filters a search applies inside the store query; all optional, combinable."""
+
+    languages: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    year_from: int | None = None
+    year_to: int | None = None
+    doc_types: list[str] = Field(default_factory=list)
+    publishers: list[str] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list)
+    doc_ids: list[str] = Field(default_factory=list)
+    objectives: list[str] = Field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not any(v not in (None, []) for v in self.model_dump().values())
+
+
+class Hit(BaseModel):
+    """A passage found by search, ready to cite."""
+
+    chunk_id: str
+    doc_id: str
+    file: str
+    title: str
+    publisher: str = ""
+    year: int | None = None
+    country: str = ""
+    doc_type: str = ""
+    language: str = ""
+    page: int  # where the best-matching sentence sits
+    pages: tuple[int, int]
+    score: float
+    text: str
+    snippet: str = ""  # with the matching sentences marked **like this**
+    labels: dict[str, float] = Field(default_factory=dict)
+
+
+class Citation(BaseModel):
+    n: int
+    doc_id: str
+    file: str
+    title: str
+    page: int
+    quote: str
+    language: str = ""
+    publisher: str = ""
+    year: int | None = None
+    chunk_id: str = ""
+
+
+class Answer(BaseModel):
+    question: str
+    answer: str
+    abstained: bool
+    mode: str
+    citations: list[Citation] = Field(default_factory=list)
+    dropped_claims: int = 0
+    objectives: list[str] = Field(default_factory=list)
+    coverage: dict = Field(default_factory=dict)
+    evidence: list[Hit] = Field(default_factory=list)
+
+
+class FileStatus(StrEnum):
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REMOVED = "removed"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+
+
+class FileReport(BaseModel):
+    """What ingestion made of one file: the row staff see in the ingest report."""
+
+    path: str
+    status: FileStatus
+    doc_id: str = ""
+    pages: int = 0
+    ocr_pages: int = 0
+    needs_ocr_pages: int = 0
+    language: str = ""
+    chunks: int = 0
+    error: str = ""
+    title: str = ""
+    seconds: float = 0.0
+
+
+class IngestReport(BaseModel):
+    files: list[FileReport] = Field(default_factory=list)
+
+    def totals(self) -> dict[str, int]:
+        out: dict[str, int] = {s.value: 0 for s in FileStatus}
+        for f in self.files:
+            out[f.status.value] += 1
+        out["files"] = len(self.files)
+        out["chunks"] = sum(f.chunks for f in self.files if f.status in (FileStatus.ADDED, FileStatus.UPDATED))
+        out["pages"] = sum(f.pages for f in self.files if f.status in (FileStatus.ADDED, FileStatus.UPDATED))
+        return out
+
+    def as_json(self) -> dict:
+        return {
+            "files": [
+                f.model_dump(include={"path", "status", "pages", "ocr_pages", "language", "chunks", "error"})
+                | {"status": f.status.value}
+                for f in self.files
+            ],
+            "totals": self.totals(),
+        }

@@ -1,0 +1,176 @@
+"""The document registry: SQLite, the truth for what the index holds and how each file fared.
+
+One row per distinct content (sha256); every path that carries those bytes is recorded, so the same report
+under two names is one document. Status goes pending → indexing → indexed (or failed); a document left in
+``indexing`` by a crash is cleaned up by the next ingest or ``kb doctor``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kb.migrations import MIGRATIONS
+from kb.records import Document, DocumentMeta
+
+INDEXING, INDEXED, FAILED = "indexing", "indexed", "failed"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Registry:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.migrate()
+
+    def migrate(self) -> list[str]:
+        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
+        applied = []
+        for name, fn in MIGRATIONS:
+            if name in done:
+                continue
+            with self.transaction():
+                fn(self.db)
+                self.db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, now()))
+            applied.append(name)
+        return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- reading -------------------------------------------------------------------------------------------
+    def _document(self, row: sqlite3.Row) -> Document:
+        paths = [r[0] for r in self.db.execute("SELECT path FROM paths WHERE doc_id=? ORDER BY path", (row["doc_id"],))]
+        meta = DocumentMeta(**json.loads(row["meta_json"]))
+        return Document(
+            doc_id=row["doc_id"], sha256=row["sha256"], paths=paths, status=row["status"], pages=row["pages"],
+            ocr_pages=row["ocr_pages"], needs_ocr_pages=row["needs_ocr_pages"], chunks=row["chunks"],
+            language_confidence=row["language_confidence"], meta=meta, error=row["error"],
+            added_at=row["added_at"], updated_at=row["updated_at"],
+        )  # fmt: skip
+
+    def documents(self, status: str | None = None) -> list[Document]:
+        sql, args = "SELECT * FROM documents", ()
+        if status:
+            sql, args = sql + " WHERE status=?", (status,)
+        return [self._document(r) for r in self.db.execute(sql + " ORDER BY added_at, doc_id", args)]
+
+    def get(self, doc_id: str) -> Document | None:
+        row = self.db.execute("SELECT * FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        return self._document(row) if row else None
+
+    def by_sha(self, sha256: str) -> Document | None:
+        row = self.db.execute("SELECT * FROM documents WHERE sha256=?", (sha256,)).fetchone()
+        return self._document(row) if row else None
+
+    def by_file(self, name: str) -> Document | None:
+        """A document by path or base name (what users type)."""
+        for row in self.db.execute("SELECT doc_id, path FROM paths"):
+            if row["path"] == name or Path(row["path"]).name == name:
+                return self.get(row["doc_id"])
+        return None
+
+    def path_map(self) -> dict[str, tuple[str, int, float]]:
+        """path → (doc_id, size, mtime) for every registered path."""
+        return {r[0]: (r[1], r[2], r[3]) for r in self.db.execute("SELECT path, doc_id, size, mtime FROM paths")}
+
+    def fingerprints(self, doc_id: str) -> tuple[str, str]:
+        row = self.db.execute(
+            "SELECT index_fingerprint, labels_fingerprint FROM documents WHERE doc_id=?", (doc_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else ("", "")
+
+    def failures(self) -> dict[str, tuple[str, str]]:
+        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT path, sha256, error FROM failures")}
+
+    # --- writing -------------------------------------------------------------------------------------------
+    def begin_document(self, doc: Document, fingerprint: str) -> None:
+        """Record a document as being indexed, before any of its points are written."""
+        ts = now()
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO documents (doc_id, sha256, status, pages, ocr_pages, needs_ocr_pages, chunks, language,
+                       language_confidence, meta_json, error, added_at, updated_at, index_fingerprint)
+                   VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, '', ?, ?, ?)
+                   ON CONFLICT(doc_id) DO UPDATE SET status=excluded.status, pages=excluded.pages,
+                       ocr_pages=excluded.ocr_pages, needs_ocr_pages=excluded.needs_ocr_pages,
+                       language=excluded.language, language_confidence=excluded.language_confidence,
+                       meta_json=excluded.meta_json, error='', updated_at=excluded.updated_at,
+                       index_fingerprint=excluded.index_fingerprint""",
+                (doc.doc_id, doc.sha256, INDEXING, doc.pages, doc.ocr_pages, doc.needs_ocr_pages, doc.meta.language,
+                 doc.language_confidence, doc.meta.model_dump_json(), ts, ts, fingerprint),
+            )  # fmt: skip
+
+    def finish_document(self, doc_id: str, chunks: int, labels_fingerprint: str) -> None:
+        self.db.execute(
+            "UPDATE documents SET status=?, chunks=?, labels_fingerprint=?, updated_at=? WHERE doc_id=?",
+            (INDEXED, chunks, labels_fingerprint, now(), doc_id),
+        )
+
+    def set_labels_fingerprint(self, doc_id: str, fingerprint: str) -> None:
+        self.db.execute("UPDATE documents SET labels_fingerprint=? WHERE doc_id=?", (fingerprint, doc_id))
+
+    def set_status(self, doc_id: str, status: str, error: str = "") -> None:
+        self.db.execute(
+            "UPDATE documents SET status=?, error=?, updated_at=? WHERE doc_id=?", (status, error, now(), doc_id)
+        )
+
+    def update_meta(self, doc_id: str, meta: DocumentMeta) -> None:
+        self.db.execute(
+            "UPDATE documents SET meta_json=?, language=?, updated_at=? WHERE doc_id=?",
+            (meta.model_dump_json(), meta.language, now(), doc_id),
+        )
+
+    def add_path(self, path: str, doc_id: str, size: int, mtime: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO paths VALUES (?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET doc_id=excluded.doc_id, "
+                "size=excluded.size, mtime=excluded.mtime",
+                (path, doc_id, size, mtime),
+            )
+            db.execute("DELETE FROM failures WHERE path=?", (path,))
+
+    def remove_path(self, path: str) -> None:
+        self.db.execute("DELETE FROM paths WHERE path=?", (path,))
+
+    def orphans(self) -> list[str]:
+        """Documents no path points to any more."""
+        sql = "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM paths)"
+        return [r[0] for r in self.db.execute(sql)]
+
+    def delete_document(self, doc_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM paths WHERE doc_id=?", (doc_id,))
+            db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+
+    def record_failure(self, path: str, sha256: str, error: str) -> None:
+        self.db.execute(
+            "INSERT INTO failures VALUES (?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET sha256=excluded.sha256, "
+            "error=excluded.error, at=excluded.at",
+            (path, sha256, error, now()),
+        )
+
+    def clear_failure(self, path: str) -> None:
+        self.db.execute("DELETE FROM failures WHERE path=?", (path,))

@@ -1,0 +1,87 @@
+"""The service functions: the one API that the CLI, the Streamlit app, the evaluations and the tests share.
+
+A ``KnowledgeBase`` owns the registry, the store and the models for one KB_HOME; heavy parts load lazily and
+once. In the app a single instance lives for the whole process (embedded Qdrant admits one holder).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from pathlib import Path
+
+from index.embedder import Embedder
+from index.search import Searcher, SearchResult
+from index.sparse import SparseEncoder
+from index.store import VectorStore, open_store
+from ingest.pipeline import Pipeline, ProgressFn
+from kb.locking import Synchronized
+from kb.records import Document, IngestReport, SearchFilters
+from kb.registry import Registry
+from kb.settings import Settings, get_settings
+
+
+class KnowledgeBase:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        self._ingest_lock = threading.Lock()
+
+    # --- components (lazy, once) ---------------------------------------------------------------------------
+    @cached_property
+    def registry(self) -> Registry:
+        return Synchronized(Registry(self.settings.registry_path), self.lock)  # type: ignore[return-value]
+
+    @cached_property
+    def store(self) -> VectorStore:
+        return Synchronized(open_store(self.settings), self.lock)  # type: ignore[return-value]
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return Embedder(self.settings)
+
+    @cached_property
+    def sparse(self) -> SparseEncoder:
+        s = self.settings
+        return SparseEncoder(s.bm25_k1, s.bm25_b, s.bm25_avg_len)
+
+    @cached_property
+    def tagger(self):
+        if not self.settings.frameworks_file.exists():
+            return None
+        from alignment.tagger import Tagger
+
+        return Tagger(self.settings, self.embedder)
+
+    @cached_property
+    def searcher(self) -> Searcher:
+        return Searcher(self.settings, self.store, self.embedder, self.sparse)
+
+    def close(self) -> None:
+        for name in ("store", "registry"):
+            if name in self.__dict__:
+                self.__dict__.pop(name).close()
+
+    # --- ingestion -----------------------------------------------------------------------------------------
+    def ingest(self, paths: list[Path] | None = None, progress: ProgressFn | None = None) -> IngestReport:
+        """Bring the index in line with these files or folders (default: the drop folder)."""
+        with self._ingest_lock:  # one ingest at a time per process (watcher and upload page share it)
+            pipeline = Pipeline(self.settings, self.registry, self.store, self.embedder, self.tagger)
+            if progress:
+                pipeline.progress = progress
+            return pipeline.run(paths or [self.settings.corpus_dir])
+
+    def documents(self) -> list[Document]:
+        return self.registry.documents()
+
+    # --- retrieval -----------------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        filters: SearchFilters | None = None,
+        k: int | None = None,
+        mode: str = "hybrid",
+        rerank: bool | None = None,
+    ) -> SearchResult:
+        return self.searcher.search(query, filters, k=k, mode=mode, rerank=rerank)

