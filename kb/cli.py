@@ -214,5 +214,10 @@ def main() -> None:
     app()
 
 
+# Commands defined in their own modules register themselves on `app` when imported.
+from kb import cli_alignment, cli_eval  # noqa: E402,F401
+
+
 if __name__ == "__main__":
     main()
+

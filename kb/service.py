@@ -10,6 +10,9 @@ import threading
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
+from alignment.coverage import Coverage, coverage
 from index.embedder import Embedder
 from index.search import Searcher, SearchResult
 from index.sparse import SparseEncoder
@@ -70,7 +73,9 @@ class KnowledgeBase:
             pipeline = Pipeline(self.settings, self.registry, self.store, self.embedder, self.tagger)
             if progress:
                 pipeline.progress = progress
-            return pipeline.run(paths or [self.settings.corpus_dir])
+            report = pipeline.run(paths or [self.settings.corpus_dir])
+            self.retag()  # frameworks edited since these passages were tagged: cheap, no re-embedding
+            return report
 
     def documents(self) -> list[Document]:
         return self.registry.documents()
@@ -85,3 +90,36 @@ class KnowledgeBase:
         rerank: bool | None = None,
     ) -> SearchResult:
         return self.searcher.search(query, filters, k=k, mode=mode, rerank=rerank)
+
+    # --- alignment -----------------------------------------------------------------------------------------
+    def tag(self, texts: list[str]) -> list[dict[str, float]]:
+        """Framework labels with scores for free texts (the same tagger that tags indexed passages)."""
+        if self.tagger is None:
+            raise RuntimeError(f"no frameworks file at {self.settings.frameworks_file}")
+        return self.tagger.tag_texts(texts)
+
+    def retag(self, force: bool = False) -> int:
+        """Re-tag stored passages whose tags are stale (frameworks or tagger changed), from stored vectors."""
+        if self.tagger is None:
+            return 0
+        from kb.records import SearchFilters
+
+        fingerprint = self.tagger.fingerprint
+        stale = [d for d in self.documents() if d.status == "indexed"]
+        if not force:
+            stale = [d for d in stale if self.registry.fingerprints(d.doc_id)[1] != fingerprint]
+        done = 0
+        for doc in stale:
+            points = list(self.store.scroll(SearchFilters(doc_ids=[doc.doc_id]), with_dense=True))
+            if points:
+                tags = self.tagger.tag_vectors(np.asarray([p.payload["_dense"] for p in points], dtype=np.float32))
+                for point, labels in zip(points, tags, strict=True):
+                    self.store.set_payload([point.id], {"labels": sorted(labels), "label_scores": labels})
+                done += len(points)
+            self.registry.set_labels_fingerprint(doc.doc_id, fingerprint)
+        return done
+
+    def coverage(self, by: str = "country", filters: SearchFilters | None = None) -> Coverage:
+        if self.tagger is None:
+            raise RuntimeError(f"no frameworks file at {self.settings.frameworks_file}")
+        return coverage(self.store, self.tagger.frameworks, by=by, filters=filters)

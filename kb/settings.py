@@ -115,11 +115,19 @@ class Settings(BaseSettings):
         description="The strategy frameworks (objectives, priorities, working groups) as data.",
     )
 
-    tag_threshold: float = Field(
-        0.83, description="Default cosine a passage needs to a label's prototypes to carry the label."
+    alignment_training_file: Path = Field(
+        PROJECT_ROOT / "eval" / "data" / "alignment_labels.jsonl",
+        description="Passages labelled with framework ids, used to train the tagger (and to evaluate it, by CV).",
     )
-    tag_margin: float = Field(
-        0.0, description="How far a label score must exceed the background (contents, credits) score."
+    tag_gate_threshold: float = Field(
+        0.5, description="Probability a passage needs to count as policy substance (else it gets no label)."
+    )
+    tag_label_threshold: float = Field(
+        0.4, description="Probability a second or third label needs; the best label of a substantive passage stays."
+    )
+    tag_max_labels: int = Field(3, description="Most framework labels one passage carries.")
+    tag_regularisation: float = Field(
+        10.0, description="Inverse regularisation (C) of the tagging classifiers; per-label models use 3x this."
     )
 
     # --- app -----------------------------------------------------------------------------------------------
