@@ -71,18 +71,18 @@ def plot_heatmap(cov: Coverage, path: str, max_columns: int = 30) -> None:
 
     columns = cov.columns[:max_columns]
     data = np.array([[cov.counts.get(lab, {}).get(c, 0) for c in columns] for lab in cov.labels])
-    fig_w = max(6.0, 1.0 + 0.55 * len(columns))
+    fig_w = max(9.0, 4.5 + 0.55 * len(columns))
     fig, ax = plt.subplots(figsize=(fig_w, 0.45 * len(cov.labels) + 2.2))
     shown = np.log1p(data)
     im = ax.imshow(shown, cmap="YlGnBu", aspect="auto")
     ax.set_xticks(range(len(columns)), [c[:28] for c in columns], rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(cov.labels)), [f"{lab} {cov.label_names[lab][:38]}" for lab in cov.labels], fontsize=8)
+    ax.set_yticks(range(len(cov.labels)), [f"{lab} {cov.label_names[lab][:48]}" for lab in cov.labels], fontsize=8)
     for i in range(data.shape[0]):
         for j in range(data.shape[1]):
             value = data[i, j]
             colour = "white" if shown[i, j] > shown.max() * 0.6 else "black"
             ax.text(j, i, "–" if value == 0 else str(value), ha="center", va="center", fontsize=7, color=colour)
-    ax.set_title(f"Evidence coverage: passages per framework objective and {cov.by}", fontsize=10)
+    ax.set_title(f"Evidence coverage: passages per objective and {cov.by}", fontsize=10, loc="left")
     fig.colorbar(im, ax=ax, shrink=0.7, label="passages (log scale)")
     fig.tight_layout()
     fig.savefig(path, dpi=150)

@@ -6,6 +6,7 @@ once. In the app a single instance lives for the whole process (embedded Qdrant 
 
 from __future__ import annotations
 
+import json
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -113,8 +114,12 @@ class KnowledgeBase:
             points = list(self.store.scroll(SearchFilters(doc_ids=[doc.doc_id]), with_dense=True))
             if points:
                 tags = self.tagger.tag_vectors(np.asarray([p.payload["_dense"] for p in points], dtype=np.float32))
+                groups: dict[str, list[str]] = {}
                 for point, labels in zip(points, tags, strict=True):
-                    self.store.set_payload([point.id], {"labels": sorted(labels), "label_scores": labels})
+                    groups.setdefault(json.dumps(labels, sort_keys=True), []).append(point.id)
+                for key, ids in groups.items():  # one write per distinct label set, not per passage
+                    labels = json.loads(key)
+                    self.store.set_payload(ids, {"labels": sorted(labels), "label_scores": labels})
                 done += len(points)
             self.registry.set_labels_fingerprint(doc.doc_id, fingerprint)
         return done
