@@ -33,7 +33,9 @@ def test_scanned_norwegian_page_is_read_by_ocr(shared_corpus: Path, tmp_path: Pa
     assert "helse" in pages[0].text.lower()
 
 
-def test_without_ocr_the_page_is_reported_not_dropped(shared_corpus: Path, tmp_path: Path, base_settings: Settings) -> None:
+def test_without_ocr_the_page_is_reported_not_dropped(
+    shared_corpus: Path, tmp_path: Path, base_settings: Settings
+) -> None:
     path = _first_page_only(shared_corpus / SCANNED, tmp_path / "scan.pdf")
     pages, _ = read_pages(path, base_settings.model_copy(update={"ocr_enabled": False}))
     assert len(pages) == 1 and pages[0].needs_ocr and not pages[0].ocr

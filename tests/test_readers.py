@@ -14,7 +14,9 @@ from kb.settings import Settings
 
 
 def test_pdf_reader_keeps_word_spacing_on_the_oecd_report(shared_corpus: Path, base_settings: Settings) -> None:
-    pages, meta = read_pages(shared_corpus / "en_OECD_Health-data-governance-for-the-digital-age_2022.pdf", base_settings)
+    pages, meta = read_pages(
+        shared_corpus / "en_OECD_Health-data-governance-for-the-digital-age_2022.pdf", base_settings
+    )
     text = " ".join(p.text for p in pages)
     assert len(pages) == 80
     assert [p.number for p in pages] == list(range(1, 81))
@@ -46,7 +48,11 @@ def test_form_feeds_split_pages(tmp_path: Path, base_settings: Settings) -> None
     path = tmp_path / "report.txt"
     path.write_text("First page text.\fSecond page text.\fThird page.", encoding="utf-8")
     pages, _ = read_pages(path, base_settings)
-    assert [(p.number, p.text) for p in pages] == [(1, "First page text."), (2, "Second page text."), (3, "Third page.")]
+    assert [(p.number, p.text) for p in pages] == [
+        (1, "First page text."),
+        (2, "Second page text."),
+        (3, "Third page."),
+    ]
 
 
 def test_non_utf8_text_is_decoded(tmp_path: Path, base_settings: Settings) -> None:
@@ -93,8 +99,16 @@ def test_docx_reader_reads_headings_tables_and_page_breaks(tmp_path: Path, base_
     ("name", "content", "reason"),
     [
         ("empty.pdf", b"", "empty file"),
-        ("saved.pdf", b"<!DOCTYPE html><html><body>Report</body></html>", "mislabelled: named .pdf but the content is HTML"),
-        ("image.pdf", bytes.fromhex("89504e470d0a1a0a0000000d49484452") + b"\0" * 64, "mislabelled: named .pdf but the content is PNG"),
+        (
+            "saved.pdf",
+            b"<!DOCTYPE html><html><body>Report</body></html>",
+            "mislabelled: named .pdf but the content is HTML",
+        ),
+        (
+            "image.pdf",
+            bytes.fromhex("89504e470d0a1a0a0000000d49484452") + b"\0" * 64,
+            "mislabelled: named .pdf but the content is PNG",
+        ),
         ("table.xlsx", b"PK\x03\x04data", "unsupported file type '.xlsx'"),
     ],
 )
