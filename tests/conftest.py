@@ -13,9 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from index.embedder import Embedder  # noqa: E402
-from kb.service import KnowledgeBase  # noqa: E402
-from kb.settings import Settings  # noqa: E402
+from index.embedder import Embedder
+from kb.service import KnowledgeBase
+from kb.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CORPUS = REPO.parent / "shared" / "corpus"

@@ -39,7 +39,7 @@ def test_real_documents_are_ingested_with_language_and_metadata(
     assert {f.status.value for f in again.files} == {"unchanged"}
 
 
-def test_cli_ingest_json_contract(tmp_path: Path, make_settings: Callable, monkeypatch) -> None:  # noqa: ANN001
+def test_cli_ingest_json_contract(tmp_path: Path, make_settings: Callable, monkeypatch) -> None:
     from kb import cli
     from kb.settings import get_settings
 
