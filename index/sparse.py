@@ -8,6 +8,7 @@ Indices are crc32 of the token: stable across processes, unlike ``hash()``.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import unicodedata
 import zlib
@@ -15,7 +16,6 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
-import llama_index.core
 import snowballstemmer
 from pydantic import BaseModel
 
@@ -25,7 +25,14 @@ SNOWBALL = {
     "pl": "polish", "ro": "romanian", "cs": "czech", "hu": "hungarian", "el": "greek", "ru": "russian",
     "lt": "lithuanian", "et": "estonian", "tr": "turkish", "ca": "catalan", "sr": "serbian",
 }  # fmt: skip
-NLTK_STOPWORDS = Path(llama_index.core.__file__).parent / "_static" / "nltk_cache" / "corpora" / "stopwords"
+# NLTK's stopword lists ship inside llama-index-core; locate them without importing it (2 s).
+NLTK_STOPWORDS = (
+    Path(importlib.util.find_spec("llama_index.core").origin).parent
+    / "_static"
+    / "nltk_cache"
+    / "corpora"
+    / "stopwords"
+)
 TOKEN = re.compile(r"\w+", re.UNICODE)
 
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import re
-
-from nltk.tokenize.punkt import PunktSentenceTokenizer
+from functools import cache
 
 from index.sparse import SparseEncoder
 
-_punkt = PunktSentenceTokenizer()
 _encoder = SparseEncoder()
 MIN_SENTENCE_CHARS = 25
+
+
+@cache
+def punkt():
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    return PunktSentenceTokenizer()
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence (start, end) offsets; line breaks inside PDF paragraphs don't split, blank lines and bullets do."""
     spans: list[tuple[int, int]] = []
     for block in re.finditer(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\n\s*[•▪●\-–]\s|\Z)", text, re.DOTALL):
-        for s, e in _punkt.span_tokenize(block.group(0)):
+        for s, e in punkt().span_tokenize(block.group(0)):
             spans.append((block.start() + s, block.start() + e))
     return spans
 

@@ -14,8 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nltk.tokenize.punkt import PunktSentenceTokenizer
-
+from index.text import punkt
 from kb.records import Chunk, Page
 
 CHUNK_NAMESPACE = uuid.UUID("6f1d3a52-4b1e-4c59-9a57-2f0d6c4e8b11")
@@ -24,7 +23,6 @@ BLOCK = re.compile(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\Z)", re.DOTALL)
 MD_HEADING = re.compile(r"^#{1,6}\s+\S")
 NUMBERED_HEADING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|Article\s+\d+|Artikel\s+\d+|Art\.\s*\d+)\s+\S", re.I)
 TABLE_LINE = re.compile(r"^\s*\|.*\|\s*$")
-_punkt = PunktSentenceTokenizer()
 
 TokenCounter = Callable[[list[str]], list[int]]
 
@@ -79,7 +77,7 @@ def _split_block(text: str, start: int, end: int) -> list[Unit]:
         lines = lines[1:]
     if len(lines) == 1 and _is_heading(lines[0]):
         return [*units, Unit(offset, end, "heading")]
-    for s, e in _punkt.span_tokenize(text[offset:end]):
+    for s, e in punkt().span_tokenize(text[offset:end]):
         units.append(Unit(offset + s, offset + e, "text"))
     return units
 
