@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import threading
 import unicodedata
 import zlib
 from collections import Counter
@@ -56,10 +57,17 @@ def stopwords(lang: str) -> frozenset[str]:
     return frozenset(fold(w) for w in path.read_text(encoding="utf-8").split())
 
 
-@lru_cache(maxsize=64)
+_local = threading.local()
+
+
 def _stemmer(lang: str) -> snowballstemmer.stemmer | None:
-    name = SNOWBALL.get(lang)
-    return snowballstemmer.stemmer(name) if name else None
+    """This thread's stemmer: snowball stemmers keep per-word state, and one shared by a search thread and an
+    ingesting thread garbles stems (wrong BM25 terms) or raises IndexError."""
+    stemmers: dict[str, snowballstemmer.stemmer | None] = _local.__dict__.setdefault("stemmers", {})
+    if lang not in stemmers:
+        name = SNOWBALL.get(lang)
+        stemmers[lang] = snowballstemmer.stemmer(name) if name else None
+    return stemmers[lang]
 
 
 def token_index(token: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from ingest.chunker import chunk_document
 from ingest.errors import IngestError
 from ingest.language import detect, majority
 from ingest.metadata import build_metadata, read_table
+from ingest.ocr import ocr_available
 from ingest.readers import read_pages
 from kb.records import Chunk, Document, FileReport, FileStatus, IngestReport
 from kb.registry import INDEXED, INDEXING, Registry
@@ -44,6 +46,11 @@ def sha256_file(path: Path) -> str:
 
 def doc_id_for(sha256: str) -> str:
     return sha256[:16]
+
+
+def shown(path: Path) -> str:
+    """The path as text that can be printed and stored: bytes that are not UTF-8 appear as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 @dataclass
@@ -68,18 +75,18 @@ class Pipeline:
         return f"{self.embedder.fingerprint}|chunk{s.chunk_tokens}/{s.chunk_overlap_tokens}"
 
     def scan(self, roots: list[Path]) -> list[Path]:
-        files: list[Path] = []
+        files: dict[Path, None] = {}  # ordered, each file once even when roots overlap
         for root in roots:
             candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
             for p in candidates:
                 rel_parts = p.relative_to(root).parts if root.is_dir() else (p.name,)
                 if any(part.startswith((".", "~$")) for part in rel_parts) or p.name in self.settings.ignore_names:
                     continue
-                files.append(p.absolute())
-        return files
+                files[Path(os.path.abspath(p))] = None
+        return list(files)
 
     def run(self, roots: list[Path]) -> IngestReport:
-        roots = [r.absolute() for r in roots]
+        roots = [Path(os.path.abspath(r)) for r in roots]  # 'a/b/../c' is 'a/c': one path per file
         for root in roots:
             if not root.exists():
                 raise FileNotFoundError(f"no such file or folder: {root}")
@@ -98,10 +105,10 @@ class Pipeline:
             try:
                 row = self._ingest_file(path, known, failures, seen_in_batch)
             except IngestError as exc:
-                row = FileReport(path=str(path), status=FileStatus.FAILED, error=str(exc))
+                row = FileReport(path=shown(path), status=FileStatus.FAILED, error=str(exc))
             except Exception as exc:
-                log.exception("unexpected failure on %s", path)
-                row = FileReport(path=str(path), status=FileStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+                log.exception("unexpected failure on %s", shown(path))
+                row = FileReport(path=shown(path), status=FileStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
             row.seconds = round(time.perf_counter() - started, 2)
             report.files.append(row)
         before = len(report.files)
@@ -152,6 +159,8 @@ class Pipeline:
         seen_in_batch: dict[str, str],
     ) -> FileReport:
         key = str(path)
+        if shown(path) != key:
+            raise IngestError("file name is not valid UTF-8 (an old Windows or zip encoding?): rename the file")
         stat = path.stat()
         if stat.st_size > self.settings.max_file_mb * 1024 * 1024:
             raise IngestError(
@@ -218,6 +227,11 @@ class Pipeline:
         pages, embedded = read_pages(path, s)
         needs_ocr = sum(p.needs_ocr for p in pages)
         if not any(p.text.strip() for p in pages):
+            if needs_ocr and s.ocr_enabled and ocr_available():  # tesseract ran and failed or timed out
+                raise IngestError(
+                    f"no text layer on any of {len(pages)} pages and OCR failed or timed out on them: needs OCR "
+                    f"(see the log; KB_OCR_TIMEOUT_S is {s.ocr_timeout_s} s)"
+                )
             if needs_ocr:
                 raise IngestError(
                     f"no text layer on any of {len(pages)} pages and OCR is unavailable: needs OCR "

@@ -19,6 +19,7 @@ from index.search import Searcher, SearchResult
 from index.sparse import SparseEncoder
 from index.store import VectorStore, open_store
 from ingest.pipeline import Pipeline, ProgressFn
+from kb.doctor import DoctorReport, run_doctor
 from kb.locking import Synchronized
 from kb.records import Document, IngestReport, SearchFilters
 from kb.registry import Registry
@@ -80,6 +81,11 @@ class KnowledgeBase:
 
     def documents(self) -> list[Document]:
         return self.registry.documents()
+
+    def doctor(self, repair: bool = False) -> DoctorReport:
+        """Check that registry and index agree (stuck, damaged, orphaned, missing); repair when asked."""
+        with self._ingest_lock:  # never while this process ingests
+            return run_doctor(self, repair)
 
     # --- retrieval -----------------------------------------------------------------------------------------
     def search(

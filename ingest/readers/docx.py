@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import docx
+from docx.opc.exceptions import PackageNotFoundError
 from docx.oxml.ns import qn
 
 from ingest.errors import IngestError
@@ -17,6 +18,8 @@ class DocxReader(Reader):
     def read(self, path: Path) -> list[Page]:
         try:
             document = docx.Document(str(path))
+        except PackageNotFoundError as exc:  # python-docx's word for "not a zip archive"
+            raise IngestError("corrupt .docx: not a readable Word package (damaged or truncated)") from exc
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
             raise IngestError(f"corrupt .docx: {exc}") from exc
         props = document.core_properties

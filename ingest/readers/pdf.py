@@ -59,8 +59,7 @@ class PdfReader(Reader):
             n_pages = len(pdf)
             if n_pages == 0:
                 raise IngestError("PDF has no pages")
-            if n_pages > self.settings.max_pages:
-                raise IngestError(f"too many pages: {n_pages} (limit {self.settings.max_pages}, KB_MAX_PAGES)")
+            self._check_page_count(n_pages)
             self.embedded_metadata = {
                 k.lower(): v for k, v in pdf.get_metadata_dict(skip_empty=True).items() if isinstance(v, str)
             }
@@ -76,6 +75,10 @@ class PdfReader(Reader):
             return pages
         finally:
             pdf.close()
+
+    def _check_page_count(self, n_pages: int) -> None:
+        if n_pages > self.settings.max_pages:
+            raise IngestError(f"too many pages: {n_pages} (limit {self.settings.max_pages}, KB_MAX_PAGES)")
 
     def _ocr_image_pages(self, pdf: pdfium.PdfDocument, pages: list[Page]) -> None:
         s = self.settings
@@ -120,6 +123,7 @@ class PdfReader(Reader):
             reader = PyPdfReader(str(path), strict=False)
             if reader.is_encrypted and not reader.decrypt(""):
                 raise IngestError("encrypted PDF: a password is needed to open it")
+            self._check_page_count(len(reader.pages))  # before reading thousands of repaired pages
             pages = [Page(number=i + 1, text=_clean(pg.extract_text() or "")) for i, pg in enumerate(reader.pages)]
         except IngestError:
             raise

@@ -14,6 +14,8 @@ from ingest.errors import IngestError
 from ingest.readers.base import Reader
 from kb.records import Page
 
+NEAR_CHAOS = 0.05  # readings this close to the detector's best are equally plausible
+LEGACY_CODEPAGES = ("mac_", "cp4", "cp7", "cp8")  # Mac and DOS code pages: seldom where a file comes from today
 PAGE_COMMENT = re.compile(r"<!--\s*PAGE\s+(\d+)\s*-->", re.IGNORECASE)
 
 
@@ -22,10 +24,19 @@ def decode_text(raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        best = from_bytes(raw).best()
-        if best is None:
-            raise IngestError("undecodable text: no character encoding fits") from None
-        return str(best)
+        pass
+    matches = from_bytes(raw)
+    best = matches.best()
+    if best is None:
+        raise IngestError("undecodable text: no character encoding fits") from None
+    # Short texts fit several code pages about equally well, and the detector may pick a legacy Mac one
+    # (mac_latin2 turns 'é' into 'ť'). Among the near-best readings prefer Windows cp1252, the likeliest source
+    # of a non-UTF-8 file in this library, then any reading from a code page that is not Mac or DOS.
+    near = [m for m in matches if m.chaos <= best.chaos + NEAR_CHAOS]
+    for match in near:
+        if "cp1252" in match.could_be_from_charset:  # decodes to exactly what cp1252 gives
+            return str(match)
+    return str(next((m for m in near if not m.encoding.startswith(LEGACY_CODEPAGES)), best))
 
 
 def split_pages(text: str) -> list[Page]:
