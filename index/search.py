@@ -15,9 +15,10 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from index.embedder import Embedder
+from index.sentences import SentenceVectors, spans_of
 from index.sparse import SparseEncoder
 from index.store import ScoredPoint, VectorStore
-from index.text import compact, containment, overlap, sentence_spans, terms
+from index.text import compact, overlap, shared_text, terms
 from ingest.language import detect
 from kb.records import Hit, SearchFilters
 from kb.settings import Settings
@@ -75,6 +76,7 @@ class QueryVectors:
 class Searcher:
     def __init__(self, settings: Settings, store: VectorStore, embedder: Embedder, sparse: SparseEncoder) -> None:
         self.settings, self.store, self.embedder, self.sparse = settings, store, embedder, sparse
+        self.sentences = SentenceVectors(embedder, settings.sentence_cache)
 
     def prepare(self, query: str) -> QueryVectors:
         lang, _ = detect(query)
@@ -108,7 +110,7 @@ class Searcher:
         if rerank and points:
             points = self.rerank(q, points)
         points = self.collapse(points)
-        hits = [self.to_hit(q, p) for p in points[:k]]
+        hits = self.to_hits(q, points[:k])
         return SearchResult(
             query=query, query_language=q.language, hits=hits, facets=self.facets(points), candidates=len(points)
         )
@@ -144,36 +146,48 @@ class Searcher:
         kept: list[ScoredPoint] = []
         for p in points:
             text = p.payload.get("text", "")
-            if any(containment(text, k.payload.get("text", "")) >= self.settings.dedup_threshold
-                   and len(set(re.findall(r"\w+", text))) >= 12 for k in kept):  # fmt: skip
+            if len(re.findall(r"\w+", text)) >= 12 and any(
+                shared_text(text, k.payload.get("text", "")) >= self.settings.dedup_threshold for k in kept
+            ):
                 continue
             kept.append(p)
         return kept
 
     # --- hits ----------------------------------------------------------------------------------------------
-    def best_sentences(self, q: QueryVectors, text: str, lang: str, n: int = 2) -> list[tuple[int, int]]:
-        """The sentence spans that match the query best: lexical first, dense when no word is shared."""
-        spans = [sp for sp in sentence_spans(text) if sp[1] - sp[0] >= 15] or [(0, len(text))]
-        lexical = [overlap(q.terms, text[a:b], lang) for a, b in spans]
-        if max(lexical) > 0 and (q.language == lang or not q.language):
-            scores = np.array(lexical) + 1e-3 * np.arange(len(spans))[::-1] / len(spans)
-        else:
-            vecs = self.embedder.encode_passages([compact(text[a:b]) for a, b in spans])
-            scores = vecs @ np.asarray(q.dense, dtype=np.float32) + 0.05 * np.array(lexical)
-        best = np.argsort(-scores)[:n]
-        return sorted(spans[i] for i in best)
+    def to_hits(self, q: QueryVectors, points: list[ScoredPoint]) -> list[Hit]:
+        """Citable hits; passages that share no word with the query get their best sentence by meaning."""
+        lexical = [self.lexical_sentences(q, p) for p in points]
+        dense_needed = [i for i, spans in enumerate(lexical) if spans is None][: self.settings.sentence_hits]
+        vectors = self.sentences.get([(points[i].id, points[i].payload.get("text", "")) for i in dense_needed])
+        query = np.asarray(q.dense, dtype=np.float32)
+        for i, (spans, vecs) in zip(dense_needed, vectors, strict=True):
+            scores = vecs @ query
+            good = scores >= scores.max() - 0.02  # a second sentence must be nearly as close in meaning
+            lexical[i] = [spans[j] for j in np.argsort(-scores, kind="stable") if good[j]][:2]
+        return [self.to_hit(p, spans or []) for p, spans in zip(points, lexical, strict=True)]
 
-    def to_hit(self, q: QueryVectors, p: ScoredPoint) -> Hit:
+    def lexical_sentences(self, q: QueryVectors, p: ScoredPoint, n: int = 2) -> list[tuple[int, int]] | None:
+        """The sentences sharing most query terms, best first; None when the match must be found by meaning."""
+        text, lang = p.payload.get("text", ""), p.payload.get("language", "")
+        spans = spans_of(text)
+        scores = np.array([overlap(q.terms, text[a:b], lang) for a, b in spans])
+        if scores.max() <= 0 or (q.language and q.language != lang):
+            return None
+        scores += 1e-3 * np.arange(len(spans))[::-1] / len(spans)  # ties: the earlier sentence
+        good = scores >= max(scores.max() * 0.5, 1e-2)  # others must share at least half as many query terms
+        return [spans[i] for i in np.argsort(-scores, kind="stable") if good[i]][:n]
+
+    def to_hit(self, p: ScoredPoint, spans: list[tuple[int, int]]) -> Hit:
         pl = p.payload
         text = pl.get("text", "")
-        spans = self.best_sentences(q, text, pl.get("language", ""))
-        page = _page_at(pl, spans[0][0]) if spans else pl.get("page_start", 1)
+        page = _page_at(pl, spans[0][0]) if spans else pl.get("page_start", 1)  # the best sentence's page
         return Hit(
             chunk_id=pl.get("chunk_id", p.id), doc_id=pl.get("doc_id", ""), file=pl.get("file", ""),
             title=pl.get("title", ""), publisher=pl.get("publisher", ""), year=pl.get("year"),
             country=pl.get("country", ""), doc_type=pl.get("doc_type", ""), language=pl.get("language", ""),
             page=page, pages=(pl.get("page_start", page), pl.get("page_end", page)), score=round(p.score, 5),
-            text=text, snippet=make_snippet(text, spans), labels=pl.get("label_scores", {}) or {},
+            text=text, snippet=make_snippet(text, sorted(spans)), labels=pl.get("label_scores", {}) or {},
+            page_offsets=[tuple(x) for x in pl.get("page_offsets") or []],
         )  # fmt: skip
 
     @staticmethod

@@ -46,5 +46,18 @@ def containment(a: str, b: str) -> float:
     return len(ta & tb) / min(len(ta), len(tb))
 
 
+def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + n]) for i in range(max(len(words) - n + 1, 1))} if words else set()
+
+
+def shared_text(a: str, b: str, n: int = 3) -> float:
+    """Share of the shorter text's word n-grams the other holds: high only when they quote the same passage."""
+    sa, sb = shingles(a, n), shingles(b, n)
+    if not sa or not sb:
+        return 0.0
+    return len(sa & sb) / min(len(sa), len(sb))
+
+
 def compact(text: str) -> str:
     return " ".join(text.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -41,3 +42,122 @@ def eval_alignment(folds: int = typer.Option(5, help="Cross-validation folds."))
     out.print(table)
     out.print(f"unlabelled passages left unlabelled: {result.unlabelled_kept:.0%}")
     out.print(f"written to {save_result('alignment', result.model_dump())}")
+
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+COVID_QA = SHARED / "eval-data" / "covid-qa" / "covidQA_200423.json"
+ALL_PIPELINES = "bm25,dense,hybrid,hybrid+rerank"
+CorpusDir = Annotated[Path, typer.Option(help="Folder of the corpus the question set is written over.")]
+Library = Annotated[Path | None, typer.Option(help="Use this KB home (default: KB_HOME/eval/corpus).")]
+
+
+def _eval_kb(name: str, library: Path | None):
+    from eval.retrieval import eval_library
+    from kb.service import KnowledgeBase
+    from kb.settings import get_settings
+
+    base = get_settings()
+    settings = base.model_copy(update={"home": library}) if library else eval_library(base, name)
+    return KnowledgeBase(settings)
+
+
+def _scores_table(title: str, evaluation, groups: bool) -> Table:
+    table = Table(title=title)
+    for col in ("pipeline", "group", "n", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "page acc.", "p50 ms"):
+        table.add_column(col)
+    for res in evaluation.results:
+        for group, s in res.scores.items():
+            if group != "all" and not groups:
+                continue
+            extra = (f"{res.page_accuracy:.3f}", f"{res.latency_ms_p50:.0f}") if group == "all" else ("", "")
+            table.add_row(res.pipeline, group, str(s.n), f"{s.recall_at_1:.3f}", f"{s.recall_at_5:.3f}",
+                          f"{s.recall_at_10:.3f}", f"{s.mrr_at_10:.3f}", f"{s.ndcg_at_10:.3f}", *extra)  # fmt: skip
+    return table
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    corpus: CorpusDir = SHARED / "corpus",
+    covid: Annotated[Path, typer.Option(help="COVID-QA file.")] = COVID_QA,
+    covid_articles: Annotated[int, typer.Option(help="COVID-QA articles to index (0: skip the external set).")] = 20,
+    pipelines: Annotated[str, typer.Option(help="Comma-separated pipelines to compare.")] = ALL_PIPELINES,
+    library: Library = None,
+) -> None:
+    """Recall@1/5/10, MRR@10, nDCG@10 per pipeline, question type and language; JSON in eval/results."""
+    from eval.retrieval import evaluate_corpus, evaluate_covid
+
+    chosen = [p.strip() for p in pipelines.split(",") if p.strip()]
+    results = {}
+    kb = _eval_kb("corpus", library)
+    try:
+        results["corpus"] = evaluate_corpus(kb, corpus, chosen)
+    finally:
+        kb.close()
+    c = results["corpus"]
+    out.print(_scores_table(f"Corpus questions ({c.documents} documents, {c.chunks} chunks)", c, groups=True))
+    if covid_articles > 0:
+        kb = _eval_kb(f"covid-qa-{covid_articles}", None)
+        try:
+            results["covid"] = evaluate_covid(kb, covid, covid_articles, chosen)
+        finally:
+            kb.close()
+        v = results["covid"]
+        out.print(_scores_table(f"{v.question_set}: {v.chunks} chunks", v, groups=False))
+    out.print(f"written to {save_result('retrieval', {k: v.model_dump() for k, v in results.items()})}")
+
+
+@eval_app.command("latency")
+def eval_latency(
+    corpus: CorpusDir = SHARED / "corpus",
+    library: Library = None,
+    rounds: Annotated[int, typer.Option(help="Passes over the question set.")] = 2,
+) -> None:
+    """Search latency p50/p95 per pipeline on the ingested corpus, model loaded (the interactive cost)."""
+    from eval.latency import measure_latency
+
+    kb = _eval_kb("corpus", library)
+    try:
+        kb.ingest([corpus])
+        rows = measure_latency(kb, rounds=rounds)
+    finally:
+        kb.close()
+    table = Table(title="Search latency after warm-up (ms)")
+    for col in ("pipeline", "queries", "p50", "p95", "max"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["pipeline"], str(r["queries"]), f"{r['p50']:.0f}", f"{r['p95']:.0f}", f"{r['max']:.0f}")
+    out.print(table)
+    out.print(f"written to {save_result('latency', {'rows': rows})}")
+
+
+@eval_app.command("answers")
+def eval_answers(
+    corpus: CorpusDir = SHARED / "corpus",
+    library: Library = None,
+    mode: Annotated[str, typer.Option(help="evidence or llm.")] = "evidence",
+) -> None:
+    """Citation precision, answer recall, abstention on no-answer questions and false abstention."""
+    from eval.answers import evaluate_answers
+
+    kb = _eval_kb("corpus", library)
+    try:
+        kb.ingest([corpus])
+        result = evaluate_answers(kb, mode=mode)
+    finally:
+        kb.close()
+    table = Table(title=f"Answers ({result.mode} mode, abstain threshold {result.threshold})")
+    for col in ("metric", "value", "target"):
+        table.add_column(col)
+    table.add_row("citation precision", f"{result.citation_precision:.3f}", "≥ 0.90")
+    table.add_row("answer recall", f"{result.answer_recall:.3f}", "")
+    table.add_row("abstains on no-answer questions", f"{result.abstain_no_answer:.3f}", "≥ 0.85")
+    table.add_row("false abstention", f"{result.false_abstention:.3f}", "≤ 0.05")
+    table.add_row("claims dropped", str(result.dropped_claims), "")
+    out.print(table)
+    sweep = Table(title="Abstention threshold sweep (same run)")
+    for col in ("threshold", "abstain on no-answer", "false abstention"):
+        sweep.add_column(col)
+    for row in result.sweep:
+        sweep.add_row(f"{row.threshold:.3f}", f"{row.abstain_no_answer:.3f}", f"{row.false_abstention:.3f}")
+    out.print(sweep)
+    out.print(f"written to {save_result(f'answers-{mode}', result.model_dump())}")

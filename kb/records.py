@@ -116,6 +116,15 @@ class Hit(BaseModel):
     text: str
     snippet: str = ""  # with the matching sentences marked **like this**
     labels: dict[str, float] = Field(default_factory=dict)
+    page_offsets: list[tuple[int, int]] = Field(default_factory=list)  # (char offset in text, page number)
+
+    def page_at(self, offset: int) -> int:
+        """The page holding the character at ``offset`` of this hit's text (a quote's own page)."""
+        page = self.pages[0]
+        for start, number in self.page_offsets:
+            if start <= offset:
+                page = number
+        return page
 
 
 class Citation(BaseModel):

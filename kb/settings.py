@@ -80,16 +80,27 @@ class Settings(BaseSettings):
     shards: int = Field(1, description="Shards per collection on a Qdrant server/cluster.")
     replication_factor: int = Field(1, description="Replicas per shard on a Qdrant cluster.")
     on_disk_vectors: bool = Field(False, description="Keep vectors on disk on a Qdrant server (large libraries).")
+    edge_hnsw_min_points: int = Field(
+        1_000_000,
+        description="qdrant-edge builds an HNSW graph only for segments above this many points; below it dense "
+        "search is exact (a 100k-chunk scan takes milliseconds, an HNSW build there ~7 min on 2 cores).",
+    )
 
     # --- retrieval -----------------------------------------------------------------------------------------
     top_k: int = Field(10, description="Hits returned by search.")
+    sentence_hits: int = Field(
+        10, description="Hits whose sentences are embedded to find the best sentence when no query word matches."
+    )
+    sentence_cache: int = Field(5000, description="Passages whose sentence vectors stay cached in memory.")
     candidates: int = Field(60, description="Candidates fetched from each retriever before fusion.")
     rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant.")
     per_language_candidates: int = Field(
         0, description="Extra dense candidates per library language (0: off), against same-language bias."
     )
     rerank: bool = Field(True, description="Re-score fused candidates at sentence level.")
-    dedup_threshold: float = Field(0.8, description="Token-overlap above which two hits are duplicates.")
+    dedup_threshold: float = Field(
+        0.5, description="Share of the shorter passage's word 3-grams found in another above which they are duplicates."
+    )
     rerank_rrf_weight: float = Field(0.5, description="Re-scoring weight of the fused (RRF) rank.")
     rerank_dense_weight: float = Field(0.35, description="Re-scoring weight of exact query-passage similarity.")
     rerank_lexical_weight: float = Field(0.15, description="Re-scoring weight of query-term coverage.")
@@ -98,11 +109,25 @@ class Settings(BaseSettings):
     answer_mode: str = Field("evidence", description="'evidence' (extractive, no LLM) or 'llm'.")
     answer_max_sentences: int = Field(6, description="Most quoted sentences in an evidence answer.")
     abstain_threshold: float = Field(
-        0.80, description="Below this best sentence-question similarity the answer abstains."
+        0.80, description="Below this best sentence-question score the answer abstains (chosen with kb eval answers)."
     )
+    answer_passages: int = Field(8, description="Passages retrieved to answer a question.")
+    answer_per_document: int = Field(2, description="Most quoted sentences from one document (diversity).")
+    answer_margin: float = Field(0.04, description="Quoted sentences score at most this far below the best one.")
+    answer_redundancy: float = Field(0.7, description="Word containment above which a sentence repeats another.")
+    answer_lexical_weight: float = Field(0.1, description="Weight of question-term overlap in sentence scores.")
+    answer_min_sentence_chars: int = Field(30, description="Shorter sentences are not quoted as evidence.")
+    claim_min_similarity: float = Field(
+        0.88, description="An answer sentence is supported when its cosine with a cited sentence reaches this..."
+    )
+    claim_min_overlap: float = Field(0.6, description="...or when this share of its key terms is in the passage.")
+    llm_passages: int = Field(5, description="Numbered passages given to the LLM.")
+    llm_threads: int = Field(2, description="CPU threads for a llama.cpp model.")
+    llm_timeout_s: float = Field(120.0, description="Timeout for one LLM request to a server.")
     llm_backend: str = Field("llama-cpp", description="LLM backend: 'llama-cpp', 'ollama' or 'openai-like'.")
     llm_model: str | None = Field(
-        None, description="GGUF path (llama-cpp), model name (ollama / openai-like); unset: no LLM."
+        None,
+        description="GGUF path or 'bundled:gemma3-270m' (llama-cpp), model name (ollama / openai-like); unset: no LLM.",
     )
     llm_base_url: str | None = Field(None, description="Server URL for ollama or an OpenAI-compatible API.")
     llm_api_key: str | None = Field(None, description="API key for an OpenAI-compatible server.")

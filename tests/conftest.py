@@ -100,3 +100,21 @@ def write_md(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def small_library(tmp_path_factory: pytest.TempPathFactory, base_settings: Settings, embedder: Embedder):
+    """One library of the small real documents (5 languages), ingested once and shared read-only by tests."""
+    root = tmp_path_factory.mktemp("small-library")
+    copy_docs(list(SMALL_DOCS.values()), root / "corpus")
+    values = base_settings.model_dump() | {
+        "home": root / "kbhome",
+        "corpus_dir": root / "corpus",
+        "metadata_csv": root / "metadata.csv",
+    }
+    kb = KnowledgeBase(Settings(**values))
+    kb.__dict__["embedder"] = embedder
+    report = kb.ingest()
+    assert report.totals()["failed"] == 0, report.as_json()
+    yield kb
+    kb.close()

@@ -1,0 +1,188 @@
+"""`kb eval retrieval`: recall@1/5/10, MRR@10 and nDCG@10 of BM25, dense, fused and fused+reranked search.
+
+Two question sets. Our own (``eval/data/corpus_questions.jsonl``) over ``../shared/corpus``: a hit is relevant
+when it comes from a gold file and either its best-sentence page is a gold page or it quotes the gold span.
+COVID-QA (external, English, long articles): a hit is relevant when it holds the gold answer text. Every
+baseline runs in the same process over the same index, so the rows are comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from eval.metrics import QuestionScore, Scores, breakdown
+from kb.records import Hit
+from kb.service import KnowledgeBase
+from kb.settings import Settings
+
+EVAL_DATA = Path(__file__).parent / "data"
+CORPUS_QUESTIONS = EVAL_DATA / "corpus_questions.jsonl"
+NO_ANSWER_QUESTIONS = EVAL_DATA / "no_answer_questions.jsonl"
+# name -> (search mode, rerank)
+PIPELINES: dict[str, tuple[str, bool]] = {
+    "bm25": ("sparse", False),
+    "dense": ("dense", False),
+    "hybrid": ("hybrid", False),
+    "hybrid+rerank": ("hybrid", True),
+}
+
+
+class GoldAnswer(BaseModel):
+    file: str
+    pages: list[int]
+
+
+class Question(BaseModel):
+    id: str
+    question: str
+    lang: str = "en"
+    type: str = "same-language"
+    answers: list[GoldAnswer] = Field(default_factory=list)
+    answer_text: str = ""
+
+
+def read_questions(path: Path) -> list[Question]:
+    return [Question(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def normalise(text: str) -> str:
+    """Case-, accent-, hyphenation- and whitespace-insensitive form for "does the hit quote the answer"."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"(\w)-\s*\n\s*(\w)", r"\1\2", text)
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    return " ".join(re.findall(r"\w+", text))
+
+
+def quotes(hit_text: str, answer: str) -> bool:
+    return bool(answer) and normalise(answer) in normalise(hit_text)
+
+
+def corpus_relevant(q: Question, hit: Hit) -> bool:
+    for gold in q.answers:
+        if hit.file == gold.file and (hit.page in gold.pages or quotes(hit.text, q.answer_text)):
+            return True
+    return False
+
+
+def page_exact(q: Question, hit: Hit) -> bool:
+    """The cited page itself is a gold page (the page-of-best-sentence rule, measured)."""
+    return any(hit.file == g.file and hit.page in g.pages for g in q.answers)
+
+
+class PipelineResult(BaseModel):
+    pipeline: str
+    scores: dict[str, Scores]
+    page_accuracy: float  # among relevant hits ranked first, the share whose cited page is a gold page
+    latency_ms_p50: float
+    per_question: list[dict] = Field(default_factory=list)
+
+
+class RetrievalEval(BaseModel):
+    question_set: str
+    documents: int
+    chunks: int
+    results: list[PipelineResult]
+
+
+def run_pipelines(
+    kb: KnowledgeBase,
+    questions: list[Question],
+    relevant: Callable[[Question, Hit], bool],
+    groups: Callable[[Question], dict[str, str]],
+    pipelines: list[str],
+    k: int = 10,
+) -> list[PipelineResult]:
+    results = []
+    kb.search("warm-up", k=1)  # load the model and open the store before timing
+    for name in pipelines:
+        mode, rerank = PIPELINES[name]
+        scored, timings, exact, firsts = [], [], 0, 0
+        for q in questions:
+            started = time.perf_counter()
+            hits = kb.search(q.question, k=k, mode=mode, rerank=rerank).hits
+            timings.append(time.perf_counter() - started)
+            flags = [relevant(q, h) for h in hits]
+            scored.append(QuestionScore(id=q.id, groups=groups(q), relevant=flags, ideal_hits=1))
+            first = next((h for h, f in zip(hits, flags, strict=True) if f), None)
+            if first is not None and q.answers:
+                firsts += 1
+                exact += page_exact(q, first)
+        timings.sort()
+        results.append(
+            PipelineResult(
+                pipeline=name,
+                scores=breakdown(scored),
+                page_accuracy=round(exact / firsts, 4) if firsts else 0.0,
+                latency_ms_p50=round(1000 * timings[len(timings) // 2], 1) if timings else 0.0,
+                per_question=[{"id": s.id, "rank": _first_relevant(s.relevant)} for s in scored],
+            )
+        )
+    return results
+
+
+def _first_relevant(flags: list[bool]) -> int | None:
+    return next((i + 1 for i, f in enumerate(flags) if f), None)
+
+
+def eval_library(base: Settings, name: str) -> Settings:
+    """Settings for an evaluation library kept apart from the user's own (under KB_HOME/eval/NAME)."""
+    home = base.home / "eval" / name
+    return base.model_copy(update={"home": home, "corpus_dir": home / "corpus", "metadata_csv": home / "metadata.csv"})
+
+
+def evaluate_corpus(
+    kb: KnowledgeBase, corpus: Path, pipelines: list[str], path: Path = CORPUS_QUESTIONS
+) -> RetrievalEval:
+    """Ingest the shared corpus (incremental: cheap when already done) and score our question set."""
+    kb.ingest([corpus])
+    questions = read_questions(path)
+    results = run_pipelines(kb, questions, corpus_relevant, lambda q: {"type": q.type, "lang": q.lang}, pipelines)
+    docs = [d for d in kb.documents() if d.status == "indexed"]
+    return RetrievalEval(question_set=path.stem, documents=len(docs), chunks=sum(d.chunks for d in docs),
+                         results=results)  # fmt: skip
+
+
+# --- COVID-QA ------------------------------------------------------------------------------------------------
+def covid_articles(path: Path, limit: int) -> Iterator[tuple[int, str, list[Question]]]:
+    """The first ``limit`` articles (by document id, so every run uses the same slice) with their questions."""
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    paragraphs = sorted((p for article in data for p in article["paragraphs"]), key=lambda p: p["document_id"])
+    for p in paragraphs[:limit]:
+        qs = [
+            Question(id=f"covid-{qa['id']}", question=qa["question"], lang="en", type="covid-qa",
+                     answer_text=qa["answers"][0]["text"].strip())
+            for qa in p["qas"]
+        ]  # fmt: skip
+        yield p["document_id"], p["context"], qs
+
+
+def covid_relevant(q: Question, hit: Hit) -> bool:
+    """The hit holds the gold answer (answers cut by a chunk boundary count when 80% of their words are in)."""
+    if quotes(hit.text, q.answer_text):
+        return True
+    answer = normalise(q.answer_text).split()
+    text = set(normalise(hit.text).split())
+    return len(answer) >= 8 and sum(w in text for w in answer) / len(answer) >= 0.8
+
+
+def evaluate_covid(kb: KnowledgeBase, dataset: Path, articles: int, pipelines: list[str]) -> RetrievalEval:
+    folder = kb.settings.corpus_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    questions: list[Question] = []
+    for doc_id, context, qs in covid_articles(dataset, articles):
+        target = folder / f"covid-qa-{doc_id}.txt"
+        if not target.exists():
+            target.write_text(context, encoding="utf-8")
+        questions += qs
+    kb.ingest([folder])
+    results = run_pipelines(kb, questions, covid_relevant, lambda q: {}, pipelines)
+    docs = [d for d in kb.documents() if d.status == "indexed"]
+    return RetrievalEval(question_set=f"covid-qa ({articles} articles)", documents=len(docs),
+                         chunks=sum(d.chunks for d in docs), results=results)  # fmt: skip
