@@ -21,7 +21,7 @@ from index.store import VectorStore, open_store
 from ingest.pipeline import Pipeline, ProgressFn
 from kb.doctor import DoctorReport, run_doctor
 from kb.locking import Synchronized
-from kb.records import Document, IngestReport, SearchFilters
+from kb.records import Document, DocumentMeta, IngestReport, SearchFilters
 from kb.registry import Registry
 from kb.settings import Settings, get_settings
 
@@ -134,3 +134,77 @@ class KnowledgeBase:
         if self.tagger is None:
             raise RuntimeError(f"no frameworks file at {self.settings.frameworks_file}")
         return coverage(self.store, self.tagger.frameworks, by=by, filters=filters)
+
+    # --- library management --------------------------------------------------------------------------------
+    def document(self, doc_id: str) -> Document | None:
+        """One registered document by id (None when unknown)."""
+        return self.registry.get(doc_id)
+
+    def failed_files(self) -> list[dict[str, str]]:
+        """Files the last ingests refused, with the reason (they hold no document)."""
+        return [{"path": p, "sha256": sha, "error": err} for p, (sha, err) in sorted(self.registry.failures().items())]
+
+    def update_metadata(self, doc_id: str, meta: dict | DocumentMeta) -> Document:
+        """Correct a document's metadata: written to metadata.csv (so a re-ingest keeps it), to the registry, and to
+        its passages' payload in place (no re-embedding). Fields left out keep their value. An emptied field is
+        empty now, but metadata.csv cannot pin an empty value: a later re-indexing of the file guesses it again."""
+        from kb.library import write_override
+
+        fields = meta.model_dump() if isinstance(meta, DocumentMeta) else dict(meta)
+        with self._exclusive("edit metadata"):
+            doc = self.registry.get(doc_id)
+            if doc is None:
+                raise KeyError(f"no document {doc_id}")
+            new = DocumentMeta.model_validate(doc.meta.model_dump() | fields)
+            changed = {k: v for k, v in new.model_dump().items() if v != getattr(doc.meta, k)}
+            if not changed:
+                return doc
+            write_override(self.settings.metadata_csv, doc, changed)
+            self.registry.update_meta(doc_id, new)
+            ids = sorted(self.store.point_ids(doc_id))
+            self.store.set_payload(ids, {"title": new.title, "publisher": new.publisher, "year": new.year,
+                                         "country": new.country, "doc_type": new.doc_type,
+                                         "doc_language": new.language})  # fmt: skip
+            return self.registry.get(doc_id)  # type: ignore[return-value]
+
+    def remove_document(self, doc_id: str) -> dict[str, list[str]]:
+        """Remove a document: its files in the drop folder, its points and its registry rows.
+
+        Files outside the drop folder are never deleted (they are listed under ``kept``: a later ingest of that
+        folder would add them again)."""
+        with self._exclusive("remove a document"):
+            doc = self.registry.get(doc_id)
+            if doc is None:
+                raise KeyError(f"no document {doc_id}")
+            library = self.settings.corpus_dir.resolve()
+            removed, kept = [], []
+            for path in doc.paths:
+                p = Path(path)
+                if library in p.resolve().parents:
+                    try:
+                        p.unlink(missing_ok=True)
+                        removed.append(path)
+                    except OSError as exc:
+                        kept.append(f"{path} ({exc.strerror or exc})")
+                else:
+                    kept.append(f"{path} (outside the library folder)")
+            self.store.delete_doc(doc_id)
+            for path in doc.paths:
+                self.registry.clear_failure(path)
+            self.registry.delete_document(doc_id)
+            return {"removed": removed, "kept": kept}
+
+    def _exclusive(self, what: str, timeout_s: float = 60.0):
+        """Hold the ingest lock for a library change (never while this process ingests); give up after a while."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def held():
+            if not self._ingest_lock.acquire(timeout=timeout_s):
+                raise TimeoutError(f"an ingest is running; could not {what} within {timeout_s:.0f} s, try again")
+            try:
+                yield
+            finally:
+                self._ingest_lock.release()
+
+        return held()
