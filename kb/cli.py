@@ -170,6 +170,70 @@ def search(
         out.print(f"   {h.snippet}\n")
 
 
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question, in any language.")] = None,
+    mode: Annotated[str | None, typer.Option(help="evidence (quotes, no LLM) or llm (needs KB_LLM_MODEL).")] = None,
+    lang: Lang = None,
+    country: Country = None,
+    year_from: YearFrom = None,
+    year_to: YearTo = None,
+    doc_type: DocType = None,
+    publisher: Publisher = None,
+    file: FileOpt = None,
+    objective: Objective = None,
+    queries_file: Annotated[Path | None, typer.Option(help="JSONL of {id, question}; one answer line each.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """A cited answer from the library, or a plain statement that the evidence is not there."""
+    from answer.llm import LLMUnavailableError
+
+    filters = make_filters(lang, country, doc_type, publisher, file, objective, year_from, year_to)
+    kb = _kb()
+    try:
+        if queries_file:
+            for line in queries_file.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    item = json.loads(line)
+                    _emit({"id": item.get("id"), **answer_json(kb.ask(item["question"], filters, mode))})
+            return
+        if not question:
+            raise typer.BadParameter("give a QUESTION or --queries-file")
+        answer = kb.ask(question, filters, mode)
+    except IndexBusyError as exc:
+        _busy(exc)
+    except LLMUnavailableError as exc:
+        console.print(f"[red]LLM unavailable:[/] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        kb.close()
+    if as_json:
+        _emit(answer_json(answer))
+        return
+    colour = "yellow" if answer.abstained else "green"
+    out.print(f"[{colour}]{answer.mode} answer{' (abstained)' if answer.abstained else ''}[/]\n")
+    out.print(answer.answer, markup=False)
+    for c in answer.citations:
+        out.print(f"[{c.n}] {c.title or c.file} ({c.publisher}, {c.year or 'n.d.'}) — {c.file}, p. {c.page}")
+    if answer.abstained:
+        for h in answer.evidence:
+            out.print(f"  closest: {h.file} p. {h.page}: {h.snippet[:160]}", markup=False)
+    if answer.dropped_claims:
+        out.print(f"[yellow]{answer.dropped_claims} unsupported sentence(s) dropped by the claim check.[/]")
+    if answer.objectives:
+        out.print("objectives: " + ", ".join(answer.objectives))
+
+
+def answer_json(answer) -> dict:
+    """The `kb ask --json` contract."""
+    return {
+        "question": answer.question, "answer": answer.answer, "abstained": answer.abstained, "mode": answer.mode,
+        "citations": [c.model_dump(include={"n", "doc_id", "file", "title", "page", "quote", "language"})
+                      for c in answer.citations],
+        "dropped_claims": answer.dropped_claims, "objectives": answer.objectives, "coverage": answer.coverage,
+    }  # fmt: skip
+
+
 # --- models and corpus ---------------------------------------------------------------------------------------
 @model_app.command("prepare")
 def model_prepare() -> None:
@@ -219,4 +283,3 @@ from kb import cli_alignment, cli_eval, cli_ops  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()
-

@@ -21,7 +21,7 @@ from index.store import VectorStore, open_store
 from ingest.pipeline import Pipeline, ProgressFn
 from kb.doctor import DoctorReport, run_doctor
 from kb.locking import Synchronized
-from kb.records import Document, DocumentMeta, IngestReport, SearchFilters
+from kb.records import Answer, Document, DocumentMeta, IngestReport, SearchFilters
 from kb.registry import Registry
 from kb.settings import Settings, get_settings
 
@@ -63,6 +63,12 @@ class KnowledgeBase:
     def searcher(self) -> Searcher:
         return Searcher(self.settings, self.store, self.embedder, self.sparse)
 
+    @cached_property
+    def answerer(self):
+        from answer.answerer import Answerer
+
+        return Answerer(self.settings, self.searcher, self.store, self.embedder)
+
     def close(self) -> None:
         for name in ("store", "registry"):
             if name in self.__dict__:
@@ -97,6 +103,10 @@ class KnowledgeBase:
         rerank: bool | None = None,
     ) -> SearchResult:
         return self.searcher.search(query, filters, k=k, mode=mode, rerank=rerank)
+
+    def ask(self, question: str, filters: SearchFilters | None = None, mode: str | None = None) -> Answer:
+        """A cited answer (evidence quotes, or an LLM answer when configured), or a reasoned abstention."""
+        return self.answerer.ask(question, filters, mode)
 
     # --- alignment -----------------------------------------------------------------------------------------
     def tag(self, texts: list[str]) -> list[dict[str, float]]:

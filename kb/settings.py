@@ -107,13 +107,19 @@ class Settings(BaseSettings):
 
     # --- answers -------------------------------------------------------------------------------------------
     answer_mode: str = Field("evidence", description="'evidence' (extractive, no LLM) or 'llm'.")
-    answer_max_sentences: int = Field(6, description="Most quoted sentences in an evidence answer.")
+    answer_max_sentences: int = Field(3, description="Most quoted sentences in an evidence answer (kb eval answers).")
     abstain_threshold: float = Field(
-        0.80, description="Below this best sentence-question score the answer abstains (chosen with kb eval answers)."
+        0.875,
+        description="Below this best question-sentence cosine the answer abstains (chosen with kb eval answers).",
+    )
+    abstain_cross_lingual_offset: float = Field(
+        0.025,
+        description="Lower bar when the best sentence is in another language than the question (cross-lingual "
+        "similarities run lower for answerable and unanswerable questions alike).",
     )
     answer_passages: int = Field(8, description="Passages retrieved to answer a question.")
-    answer_per_document: int = Field(2, description="Most quoted sentences from one document (diversity).")
-    answer_margin: float = Field(0.04, description="Quoted sentences score at most this far below the best one.")
+    answer_per_document: int = Field(1, description="Most quoted sentences from one document (diversity).")
+    answer_margin: float = Field(0.02, description="Quoted sentences score at most this far below the best one.")
     answer_redundancy: float = Field(0.7, description="Word containment above which a sentence repeats another.")
     answer_lexical_weight: float = Field(0.1, description="Weight of question-term overlap in sentence scores.")
     answer_min_sentence_chars: int = Field(30, description="Shorter sentences are not quoted as evidence.")

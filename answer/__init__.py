@@ -1,0 +1,1 @@
+"""Cited answers: evidence selection, generated answers, claim checking and abstention (hits → answer)."""

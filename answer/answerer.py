@@ -1,0 +1,179 @@
+"""Question → cited answer. Evidence mode quotes the best sentences; LLM mode writes from numbered passages.
+
+Both modes share the same retrieval, the same abstention rule (the best question–sentence match must clear
+``abstain_threshold``, chosen on the eval sets) and the same claim check, so an answer never says more than
+its cited pages do.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from answer.claims import Claim, check_claims
+from answer.coverage import searched
+from answer.evidence import Sentence, score_sentences, select, split_sentences
+from answer.llm import build_llm, generate
+from answer.prompt import PromptPassage, build_prompt, parse_answer
+from index.embedder import Embedder
+from index.search import Searcher
+from index.store import VectorStore
+from kb.records import Answer, Citation, Hit, SearchFilters
+from kb.settings import Settings
+
+MODES = ("evidence", "llm")
+
+
+class Answerer:
+    def __init__(self, settings: Settings, searcher: Searcher, store: VectorStore, embedder: Embedder) -> None:
+        self.settings, self.searcher, self.store, self.embedder = settings, searcher, store, embedder
+        self._llm = None
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            self._llm = build_llm(self.settings)
+        return self._llm
+
+    def ask(self, question: str, filters: SearchFilters | None = None, mode: str | None = None) -> Answer:
+        s = self.settings
+        mode = mode or s.answer_mode
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        result = self.searcher.search(question, filters, k=s.answer_passages)
+        hits = result.hits
+        coverage = searched(self.store, filters, hits, result.query_language)
+        ranked = self.rank_sentences(question, result.query_language, hits)
+        # by meaning alone: shared words with an off-topic passage must not make it look like evidence
+        top = max(ranked, key=lambda sent: sent.similarity, default=None)
+        best = top.similarity if top else 0.0
+        cross = top is not None and bool(result.query_language) and top.hit.language != result.query_language
+        bar = s.abstain_threshold - (s.abstain_cross_lingual_offset if cross else 0.0)
+        coverage |= {"best_evidence_score": round(best, 4), "abstain_below": round(bar, 4)}
+        if best < bar:
+            return self.abstain(question, mode, coverage, hits, "No sufficient evidence in the library.")
+        if mode == "llm":
+            return self.generated(question, result.query_language, hits, ranked, coverage)
+        return self.evidence(question, ranked, coverage, hits)
+
+    def rank_sentences(self, question: str, language: str, hits: list[Hit]) -> list[Sentence]:
+        sentences = split_sentences(hits, self.settings.answer_min_sentence_chars)
+        q_vec = self.embedder.encode_queries([question])[0]
+        return score_sentences(
+            question, language, q_vec, sentences, self.searcher.sentences, self.settings.answer_lexical_weight
+        )
+
+    # --- evidence mode -------------------------------------------------------------------------------------
+    def evidence(self, question: str, ranked: list[Sentence], coverage: dict, hits: list[Hit]) -> Answer:
+        s = self.settings
+        chosen = select(ranked, s.answer_max_sentences, s.answer_per_document, s.answer_margin, s.answer_redundancy)
+        groups: dict[str, list[Sentence]] = {}
+        for sent in chosen:  # by document, documents in order of their best sentence
+            groups.setdefault(sent.hit.doc_id, []).append(sent)
+        citations: list[Citation] = []
+        numbers: dict[tuple[str, int], int] = {}
+        lines, claims, passages = [], [], []
+        for sentences in groups.values():
+            head = sentences[0].hit
+            lines.append(f"**{head.title or head.file}** ({head.publisher or 'n.p.'}, {head.year or 'n.d.'})")
+            for sent in sorted(sentences, key=lambda x: (x.page, x.start)):
+                key = (sent.hit.doc_id, sent.page)
+                if key not in numbers:
+                    numbers[key] = len(numbers) + 1
+                    citations.append(_citation(numbers[key], sent))
+                    passages.append(sent.hit.text)
+                else:
+                    citations[numbers[key] - 1].quote += " " + sent.text
+                n = numbers[key]
+                lines.append(f"- “{sent.text}” [{n}] ({sent.hit.language or '?'})")
+                claims.append(Claim(text=sent.text, cited=[n]))
+        checked = check_claims(claims, passages, self.embedder, "en", s.claim_min_similarity, s.claim_min_overlap)
+        dropped = sum(not c.supported for c in checked)
+        return Answer(
+            question=question, answer="\n".join(lines), abstained=False, mode="evidence", citations=citations,
+            dropped_claims=dropped, objectives=objectives([sent.hit for sent in chosen]), coverage=coverage,
+            evidence=hits,
+        )  # fmt: skip
+
+    # --- generated mode ------------------------------------------------------------------------------------
+    def generated(
+        self, question: str, language: str, hits: list[Hit], ranked: list[Sentence], coverage: dict
+    ) -> Answer:
+        s = self.settings
+        given = hits[: s.llm_passages]
+        best_sentence = {}
+        for sent in ranked:  # the best sentence of each passage gives its citation page and quote
+            best_sentence.setdefault(sent.hit.chunk_id, sent)
+        passages = [
+            PromptPassage(i + 1, f"{h.title or h.file}, p. {h.page}", h.language, h.text) for i, h in enumerate(given)
+        ]
+        prompt = build_prompt(question, language, passages, s.answer_max_sentences)
+        reply = generate(self.llm, prompt)
+        parsed = parse_answer(reply, len(given))
+        coverage |= {"invented_citations_removed": parsed.invented_citations, "raw_reply": reply}
+        if parsed.refused:
+            return self.abstain(question, "llm", coverage, hits, "The model found no answer in the passages.")
+        checked = check_claims(
+            parsed.claims, [h.text for h in given], self.embedder, language or "en",
+            s.claim_min_similarity, s.claim_min_overlap,
+        )  # fmt: skip
+        kept = [c for c in checked if c.supported]
+        dropped = len(checked) - len(kept)
+        if not kept:
+            answer = self.abstain(question, "llm", coverage, hits, "No sentence of the generated answer was "
+                                  "supported by the passages it cited.")  # fmt: skip
+            answer.dropped_claims = dropped
+            return answer
+        renumber: dict[int, int] = {}
+        for claim in kept:
+            for n in claim.cited:
+                renumber.setdefault(n, len(renumber) + 1)
+        citations = []
+        for old, new in renumber.items():
+            hit = given[old - 1]
+            sent = best_sentence.get(hit.chunk_id)
+            citations.append(
+                Citation(
+                    n=new,
+                    doc_id=hit.doc_id,
+                    file=hit.file,
+                    title=hit.title,
+                    page=sent.page if sent else hit.page,
+                    quote=sent.text if sent else hit.snippet,
+                    language=hit.language,
+                    publisher=hit.publisher,
+                    year=hit.year,
+                    chunk_id=hit.chunk_id,
+                )
+            )
+        text = " ".join(f"{c.text} " + "".join(f"[{renumber[n]}]" for n in c.cited) for c in kept)
+        return Answer(
+            question=question, answer=text.strip(), abstained=False, mode="llm", citations=citations,
+            dropped_claims=dropped, objectives=objectives([given[n - 1] for n in renumber]), coverage=coverage,
+            evidence=hits,
+        )  # fmt: skip
+
+    def abstain(self, question: str, mode: str, coverage: dict, hits: list[Hit], reason: str) -> Answer:
+        c = coverage
+        years = f"{c['years'][0]}–{c['years'][1]}" if c.get("years") else "no dated documents"
+        scope = (
+            f"{reason} Searched {c['documents']} documents ({c['passages']} passages) in "
+            f"{', '.join(c['languages']) or 'no languages'}; countries {', '.join(c['countries']) or 'none'}; "
+            f"years {years}."
+        )
+        if hits:
+            scope += " The closest passages are listed below; none answers the question closely enough."
+        return Answer(question=question, answer=scope, abstained=True, mode=mode, coverage=coverage, evidence=hits[:3])
+
+
+def _citation(n: int, sent: Sentence) -> Citation:
+    h = sent.hit
+    return Citation(n=n, doc_id=h.doc_id, file=h.file, title=h.title, page=sent.page, quote=sent.text,
+                    language=h.language, publisher=h.publisher, year=h.year, chunk_id=h.chunk_id)  # fmt: skip
+
+
+def objectives(hits: list[Hit], min_share: float = 0.34) -> list[str]:
+    """Framework labels that a good share of the answer's passages carry, most frequent first."""
+    if not hits:
+        return []
+    counts = Counter(label for h in hits for label in h.labels)
+    return [label for label, n in counts.most_common() if n / len(hits) >= min_share]
