@@ -21,7 +21,10 @@ def mrr_at(relevant: list[bool], k: int = 10) -> float:
 
 
 def ndcg_at(relevant: list[bool], k: int = 10, ideal_hits: int = 1) -> float:
-    dcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(relevant[:k]) if r)
+    """Binary nDCG where at most ``ideal_hits`` relevant results count (more passages quoting the same answer
+    are not extra gain), so the score stays within [0, 1]."""
+    positions = [i for i, r in enumerate(relevant[:k]) if r][: max(ideal_hits, 1)]
+    dcg = sum(1.0 / math.log2(i + 2) for i in positions)
     idcg = sum(1.0 / math.log2(i + 2) for i in range(min(max(ideal_hits, 1), k)))
     return dcg / idcg
 
