@@ -279,7 +279,7 @@ def main() -> None:
 
 
 # Commands defined in their own modules register themselves on `app` when imported.
-from kb import cli_alignment, cli_eval, cli_ops  # noqa: E402,F401
+from kb import cli_alignment, cli_bench, cli_eval, cli_ops  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

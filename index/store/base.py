@@ -16,6 +16,36 @@ from kb.records import SearchFilters
 
 DENSE, SPARSE = "dense", "bm25"
 FACET_KEYS = ("doc_language", "country", "doc_type", "publisher", "year", "labels", "file")
+# Payload fields that get an index where the engine has real payload indexes (server, qdrant-edge).
+KEYWORD_INDEXES = ("doc_id", "doc_language", "language", "country", "doc_type", "publisher", "file", "labels")
+INTEGER_INDEXES = ("year",)
+# SearchFilters field -> payload key it matches (any of the values); the year range is the one range filter.
+MATCH_ANY_FIELDS = (
+    ("languages", "doc_language"),
+    ("countries", "country"),
+    ("doc_types", "doc_type"),
+    ("publishers", "publisher"),
+    ("files", "file"),
+    ("doc_ids", "doc_id"),
+    ("objectives", "labels"),
+)
+
+
+def filter_terms(filters: SearchFilters | None) -> tuple[list[tuple[str, list]], tuple[int | None, int | None] | None]:
+    """The meaning of a ``SearchFilters``, engine-neutral: every condition must hold (AND).
+
+    Returns ``(matches, year)``: each match is ``(payload key, values)`` and holds when the key has any of the
+    values (for list payloads such as ``labels``: when any element does); ``year`` is an inclusive
+    ``(from, to)`` range with open ends as ``None``, or ``None`` when the year is not filtered. Each engine
+    turns this into its own query language, so the engines cannot drift apart in what a filter means.
+    """
+    if filters is None or filters.is_empty():
+        return [], None
+    matches = [(key, list(getattr(filters, name))) for name, key in MATCH_ANY_FIELDS if getattr(filters, name)]
+    year = None
+    if filters.year_from is not None or filters.year_to is not None:
+        year = (filters.year_from, filters.year_to)
+    return matches, year
 
 
 class IndexBusyError(RuntimeError):

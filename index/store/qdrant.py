@@ -13,7 +13,18 @@ from collections.abc import Iterator
 from qdrant_client import QdrantClient, models
 
 from index.sparse import SparseVector
-from index.store.base import DENSE, FACET_KEYS, SPARSE, IndexBusyError, ScoredPoint, StoredPoint, VectorStore
+from index.store.base import (
+    DENSE,
+    FACET_KEYS,
+    INTEGER_INDEXES,
+    KEYWORD_INDEXES,
+    SPARSE,
+    IndexBusyError,
+    ScoredPoint,
+    StoredPoint,
+    VectorStore,
+    filter_terms,
+)
 from kb.records import SearchFilters
 from kb.settings import Settings
 
@@ -21,27 +32,16 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=".*Local mode is not recommended.*")
 warnings.filterwarnings("ignore", message=".*Payload indexes have no effect.*")
 
-KEYWORD_INDEXES = ("doc_id", "doc_language", "language", "country", "doc_type", "publisher", "file", "labels")
-
 
 def to_filter(filters: SearchFilters | None) -> models.Filter | None:
-    if filters is None or filters.is_empty():
+    matches, year = filter_terms(filters)
+    if not matches and year is None:
         return None
-    must: list[models.Condition] = []
-
-    def any_of(key: str, values: list) -> None:
-        if values:
-            must.append(models.FieldCondition(key=key, match=models.MatchAny(any=list(values))))
-
-    any_of("doc_language", filters.languages)
-    any_of("country", filters.countries)
-    any_of("doc_type", filters.doc_types)
-    any_of("publisher", filters.publishers)
-    any_of("file", filters.files)
-    any_of("doc_id", filters.doc_ids)
-    any_of("labels", filters.objectives)
-    if filters.year_from is not None or filters.year_to is not None:
-        must.append(models.FieldCondition(key="year", range=models.Range(gte=filters.year_from, lte=filters.year_to)))
+    must: list[models.Condition] = [
+        models.FieldCondition(key=key, match=models.MatchAny(any=values)) for key, values in matches
+    ]
+    if year is not None:
+        must.append(models.FieldCondition(key="year", range=models.Range(gte=year[0], lte=year[1])))
     return models.Filter(must=must)
 
 
@@ -87,7 +87,8 @@ class QdrantStore(VectorStore):
         if self.remote:  # payload indexes are no-ops in local mode (and warn)
             for key in KEYWORD_INDEXES:
                 self.client.create_payload_index(self.name, key, models.PayloadSchemaType.KEYWORD)
-            self.client.create_payload_index(self.name, "year", models.PayloadSchemaType.INTEGER)
+            for key in INTEGER_INDEXES:
+                self.client.create_payload_index(self.name, key, models.PayloadSchemaType.INTEGER)
 
     def _exists(self) -> bool:
         return self.client.collection_exists(self.name)
