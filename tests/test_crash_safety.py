@@ -118,13 +118,16 @@ def test_sigkill_while_embedding_and_while_writing_is_repaired_by_the_next_run(
     corpus = tmp_path / "corpus"
     copy_docs(DOCS, corpus)
     home = tmp_path / "kbhome"
-    env = child_env(home, corpus, tmp_path)
+    # The write-time kill hooks qdrant-client's per-point local persistence, so this runs on qdrant-local;
+    # qdrant-edge writes a whole batch at once and has no point-level hook to stop at.
+    env = child_env(home, corpus, tmp_path) | {"KB_STORE_ENGINE": "qdrant-local"}
+    local = {"store_engine": "qdrant-local"}
 
     # (a) killed while embedding the second document: the first is complete, the second registered, no points.
     lines = run_and_kill(env, "embedding:-:0", "stage embedding-start", DOCS[1], tmp_path / "run-a.log")
     written = [ln.split()[2].split("/") for ln in lines if ln.startswith("stage embedding ") and ln.endswith(DOCS[0])]
     assert written and written[-1][0] == written[-1][1]  # the first document's points were all written
-    kb = make_kb(home=home, frameworks_file=tmp_path / "no-frameworks.yaml")
+    kb = make_kb(home=home, frameworks_file=tmp_path / "no-frameworks.yaml", **local)
     assert len(kb.documents()) == 2
     [first] = [d for d in kb.documents() if d.status == "indexed"]
     [second] = [d for d in kb.documents() if d.status != "indexed"]
@@ -137,7 +140,7 @@ def test_sigkill_while_embedding_and_while_writing_is_repaired_by_the_next_run(
 
     # (b) the next run is killed while writing the second document's points: 2 of its batch are in the store.
     run_and_kill(env, f"writing:{DOCS[1]}:2", "stage writing 2", DOCS[1], tmp_path / "run-b.log")
-    kb = make_kb(home=home, frameworks_file=tmp_path / "no-frameworks.yaml")
+    kb = make_kb(home=home, frameworks_file=tmp_path / "no-frameworks.yaml", **local)
     docs = {d.file: d for d in kb.documents()}
     assert docs[DOCS[0]].status == "indexed" and len(kb.store.point_ids(docs[DOCS[0]].doc_id)) == docs[DOCS[0]].chunks
     partial = kb.registry.by_sha(next(d.sha256 for d in kb.documents() if d.status == "indexing"))
