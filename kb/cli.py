@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -34,6 +35,13 @@ def _kb():
 
 def _emit(data: object) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def _questions(path: Path) -> Iterator[dict]:
+    """The {id, question} lines of a --queries-file (JSONL), blank lines skipped."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            yield json.loads(line)
 
 
 def _busy(exc: IndexBusyError) -> None:
@@ -147,11 +155,9 @@ def search(
     kb = _kb()
     try:
         if queries_file:
-            for line in queries_file.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    item = json.loads(line)
-                    res = kb.search(item["question"], filters, k=k, mode=mode, rerank=not no_rerank)
-                    _emit({"id": item.get("id"), **res.as_json()})
+            for item in _questions(queries_file):
+                res = kb.search(item["question"], filters, k=k, mode=mode, rerank=not no_rerank)
+                _emit({"id": item.get("id"), **res.as_json()})
             return
         if not query:
             raise typer.BadParameter("give a QUERY or --queries-file")
@@ -192,10 +198,8 @@ def ask(
     kb = _kb()
     try:
         if queries_file:
-            for line in queries_file.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    item = json.loads(line)
-                    _emit({"id": item.get("id"), **answer_json(kb.ask(item["question"], filters, mode))})
+            for item in _questions(queries_file):
+                _emit({"id": item.get("id"), **answer_json(kb.ask(item["question"], filters, mode))})
             return
         if not question:
             raise typer.BadParameter("give a QUESTION or --queries-file")
