@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from answer.claims import Claim, check_claims
-from answer.coverage import searched
+from answer.coverage import searched, unknown_names
 from answer.evidence import Sentence, score_sentences, select, split_sentences
 from answer.llm import build_llm, generate
 from answer.prompt import PromptPassage, build_prompt, parse_answer
 from index.embedder import Embedder
 from index.search import Searcher
+from index.sentences import SentenceVectors
 from index.store import VectorStore
 from kb.records import Answer, Citation, Hit, SearchFilters
 from kb.settings import Settings
@@ -26,6 +29,10 @@ MODES = ("evidence", "llm")
 class Answerer:
     def __init__(self, settings: Settings, searcher: Searcher, store: VectorStore, embedder: Embedder) -> None:
         self.settings, self.searcher, self.store, self.embedder = settings, searcher, store, embedder
+        # Each candidate sentence embedded on its own: a quote must answer by itself, and the index's sentence
+        # vectors (late-chunked, they carry their passage's context) separate answerable from unanswerable
+        # questions less well (kb eval answers: 58% vs 84% abstention at the same false-abstention rate).
+        self.sentences = SentenceVectors(embedder, settings.sentence_cache)
         self._llm = None
 
     @property
@@ -42,24 +49,42 @@ class Answerer:
         result = self.searcher.search(question, filters, k=s.answer_passages)
         hits = result.hits
         coverage = searched(self.store, filters, hits, result.query_language)
-        ranked = self.rank_sentences(question, result.query_language, hits)
+        ranked = self.rank_sentences(question, result.query_language, hits, result.query_vector)
         # by meaning alone: shared words with an off-topic passage must not make it look like evidence
         top = max(ranked, key=lambda sent: sent.similarity, default=None)
         best = top.similarity if top else 0.0
         cross = top is not None and bool(result.query_language) and top.hit.language != result.query_language
-        bar = s.abstain_threshold - (s.abstain_cross_lingual_offset if cross else 0.0)
-        coverage |= {"best_evidence_score": round(best, 4), "abstain_below": round(bar, 4)}
+        missing = unknown_names(self.store, question, result.query_language)
+        bar = (
+            s.abstain_threshold
+            - (s.abstain_cross_lingual_offset if cross else 0.0)
+            + (s.abstain_unknown_name_margin if missing else 0.0)
+        )
+        coverage |= {"best_evidence_score": round(best, 4), "abstain_below": round(bar, 4), "not_in_library": missing}
         if best < bar:
-            return self.abstain(question, mode, coverage, hits, "No sufficient evidence in the library.")
+            reason = "No sufficient evidence in the library."
+            if missing:
+                reason += f" No passage mentions {', '.join(missing)}."
+            return self.abstain(question, mode, coverage, hits, reason)
         if mode == "llm":
             return self.generated(question, result.query_language, hits, ranked, coverage)
         return self.evidence(question, ranked, coverage, hits)
 
-    def rank_sentences(self, question: str, language: str, hits: list[Hit]) -> list[Sentence]:
+    def rank_sentences(
+        self, question: str, language: str, hits: list[Hit], query_vector: list[float] | None = None
+    ) -> list[Sentence]:
         sentences = split_sentences(hits, self.settings.answer_min_sentence_chars)
-        q_vec = self.embedder.encode_queries([question])[0]
+        q_vec = (
+            np.asarray(query_vector, dtype=np.float32) if query_vector else self.embedder.encode_queries([question])[0]
+        )
         return score_sentences(
-            question, language, q_vec, sentences, self.searcher.sentences, self.settings.answer_lexical_weight
+            question,
+            language,
+            q_vec,
+            sentences,
+            self.sentences,
+            self.settings.answer_lexical_weight,
+            self.settings.answer_rank_weight,
         )
 
     # --- evidence mode -------------------------------------------------------------------------------------

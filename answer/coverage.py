@@ -2,8 +2,51 @@
 
 from __future__ import annotations
 
+import re
+
+from index.sparse import SparseVector, fold, stopwords, token_index
 from index.store import VectorStore
 from kb.records import Hit, SearchFilters
+
+# languages that capitalise every noun: a capital letter there does not mark a name
+NOUN_CAPITALISING = {"de", "lb"}
+SENTENCE_START = (".", "?", "!", ":", "«", '"', "“", "„", "(")
+
+
+def name_like(question: str, language: str) -> list[str]:
+    """Words that name something: acronyms and mixed case (DiGA, GDHCN, MedMij) anywhere, capitalised words
+    after the first (Moldova, Kazakhstan) in languages that do not capitalise every noun."""
+    out = []
+    for i, m in enumerate(re.finditer(r"\w+", question)):
+        word = m.group(0)
+        if len(word) < 2 or word.isdigit():
+            continue
+        mixed = any(c.isupper() for c in word[1:])
+        capital = (
+            word[0].isupper() and i > 0 and language not in NOUN_CAPITALISING
+            and not question[: m.start()].rstrip().endswith(SENTENCE_START)
+        )  # fmt: skip
+        if mixed or capital:
+            out.append(word)
+    return out
+
+
+def unknown_names(store: VectorStore, question: str, language: str) -> list[str]:
+    """Names in the question that no passage of the whole library contains (looked up in the BM25 index).
+
+    A question about Moldova or DiGA that the library never mentions must not be answered with a close-sounding
+    passage about Malawi or DMPs; saying which names are missing also tells the user what to add.
+    """
+    stop = stopwords(language or "en") | stopwords("en")
+    missing: list[str] = []
+    for word in dict.fromkeys(name_like(question, language)):
+        term = fold(word)
+        if term in stop:  # stopwords are not indexed ("WHO" is "who"): unknown, not missing
+            continue
+        probe = SparseVector(indices=[token_index(term)], values=[1.0])
+        if not store.query(None, probe, None, limit=1, candidates=1, weights=(0.0, 1.0, 0.0)):
+            missing.append(word)
+    return missing
 
 
 def searched(store: VectorStore, filters: SearchFilters | None, hits: list[Hit], query_language: str) -> dict:

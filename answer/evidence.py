@@ -79,20 +79,26 @@ def split_sentences(hits: list[Hit], min_chars: int) -> list[Sentence]:
 
 def score_sentences(
     question: str, question_language: str, question_vector: np.ndarray, sentences: list[Sentence],
-    vectors: SentenceVectors, lexical_weight: float,
+    vectors: SentenceVectors, lexical_weight: float, rank_weight: float = 0.0,
 ) -> list[Sentence]:  # fmt: skip
-    """Rank by meaning (question–sentence cosine) plus a little query-term overlap."""
+    """Rank by meaning (question–sentence cosine), plus a little query-term overlap and a little of the
+    passage's search rank (which already weighed the whole passage's meaning and words)."""
     if not sentences:
         return []
     hits = list({s.hit.chunk_id: s.hit for s in sentences}.values())
     by_span = {}
     for hit, (spans, vecs) in zip(hits, vectors.get([(h.chunk_id, h.text) for h in hits]), strict=True):
         by_span |= {(hit.chunk_id, a, b): v for (a, b), v in zip(spans, vecs, strict=True)}
+    # spans stored in the index by an older sentence splitter may not line up with today's: embed those here
+    missing = [s for s in sentences if (s.hit.chunk_id, *s.span) not in by_span]
+    if missing:
+        extra = vectors.embedder.encode_passages([compact(s.hit.text[slice(*s.span)]) for s in missing])
+        by_span |= {(s.hit.chunk_id, *s.span): v for s, v in zip(missing, extra, strict=True)}
     q_terms = terms(question, question_language or "en")
     for s in sentences:
         s.similarity = float(by_span[(s.hit.chunk_id, *s.span)] @ question_vector)
         s.lexical = overlap(q_terms, s.text, s.hit.language or "en")
-        s.score = s.similarity + lexical_weight * s.lexical
+        s.score = s.similarity + lexical_weight * s.lexical + rank_weight / (s.rank + 1)
     return sorted(sentences, key=lambda s: -s.score)
 
 

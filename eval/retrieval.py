@@ -29,6 +29,7 @@ NO_ANSWER_QUESTIONS = EVAL_DATA / "no_answer_questions.jsonl"
 PIPELINES: dict[str, tuple[str, bool]] = {
     "bm25": ("sparse", False),
     "dense": ("dense", False),
+    "sentences": ("sentences", False),
     "hybrid": ("hybrid", False),
     "hybrid+rerank": ("hybrid", True),
 }

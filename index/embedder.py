@@ -74,6 +74,37 @@ class Embedder:
         prefixed = [self.settings.embed_passage_prefix + t for t in texts]
         return self._encode(prefixed, show_progress)
 
+    def encode_passages_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors, plus one vector per character span of each passage from the same forward pass.
+
+        A span's vector is the mean of its tokens' contextual embeddings (the model's own pooling, restricted
+        to the span: "late chunking"), so sentence vectors cost nothing beyond the passage encoding and know
+        their passage's context.
+        """
+        prefix = self.settings.embed_passage_prefix
+        outputs = self.model.encode(
+            [prefix + t for t in texts], batch_size=self.settings.embed_batch_size, output_value=None,
+            convert_to_numpy=False, show_progress_bar=False,
+        )  # fmt: skip
+        offsets = self.model.tokenizer(
+            [prefix + t for t in texts], return_offsets_mapping=True, truncation=True,
+            max_length=self.model.max_seq_length,
+        )["offset_mapping"]  # fmt: skip
+        passages, per_span = [], []
+        for out, offs, text_spans in zip(outputs, offsets, spans, strict=True):
+            tokens = out["token_embeddings"].float().cpu().numpy()[: len(offs)]  # drop the batch's padding
+            offs = np.asarray(offs)
+            real = offs[:, 1] > offs[:, 0]  # special tokens have empty offsets
+            vectors = []
+            for a, b in text_spans:
+                inside = real & (offs[:, 1] > a + len(prefix)) & (offs[:, 0] < b + len(prefix))
+                vectors.append(tokens[inside].mean(0) if inside.any() else tokens.mean(0))
+            per_span.append(_unit(np.asarray(vectors, dtype=np.float32).reshape(len(text_spans), -1)))
+            passages.append(out["sentence_embedding"].float().cpu().numpy())
+        return _unit(np.asarray(passages, dtype=np.float32)), per_span
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode([self.settings.embed_query_prefix + t for t in texts], False)
 
@@ -85,3 +116,8 @@ class Embedder:
             convert_to_numpy=True,
             show_progress_bar=show_progress,
         ).astype(np.float32)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)

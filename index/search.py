@@ -1,8 +1,11 @@
 """Hybrid, cross-lingual, filtered retrieval that returns citable hits.
 
-Dense (e5, query prefix) and BM25 candidates are fused with RRF inside Qdrant under the filters; the fused
-list is re-scored (``rerank``), near-duplicates collapse onto the best copy, and each hit's page is the page of
-its best-matching sentence, not the chunk's first page.
+Three retrievers run inside Qdrant under the filters: passage vectors (e5, query prefix), sentence vectors
+compared by MaxSim (a passage found by its one best sentence: precise questions, cross-lingual ones) and BM25
+(identifiers, names). Their candidates are fused with weighted RRF; short keyword-style queries lean on
+BM25. The fused list is re-scored (``rerank``) with the exact passage and best-sentence similarities and the
+query-term coverage, near-duplicates collapse onto the best copy, and each hit's page is the page of its
+best-matching sentence, not the chunk's first page.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ from pydantic import BaseModel, Field
 
 from index.embedder import Embedder
 from index.sentences import SentenceVectors, spans_of
-from index.sparse import SparseEncoder
+from index.sparse import SparseEncoder, token_index
 from index.store import ScoredPoint, VectorStore
-from index.text import compact, overlap, shared_text, terms
+from index.text import compact, overlap, shared, shingles, terms
 from ingest.language import detect
 from kb.records import Hit, SearchFilters
 from kb.settings import Settings
 
-MODES = ("hybrid", "dense", "sparse")
+MODES = ("hybrid", "dense", "sparse", "sentences")
 FACET_FIELDS = {"language": "doc_language", "country": "country", "doc_type": "doc_type",
                 "publisher": "publisher", "year": "year", "objective": "labels"}  # fmt: skip
 SNIPPET_CHARS = 420
@@ -35,6 +38,7 @@ class SearchResult(BaseModel):
     hits: list[Hit] = Field(default_factory=list)
     facets: dict[str, dict[str, int]] = Field(default_factory=dict)
     candidates: int = 0
+    query_vector: list[float] = Field(default_factory=list, exclude=True)  # reused by the answerer
 
     def as_json(self) -> dict:
         return {
@@ -83,11 +87,28 @@ class Searcher:
         dense = self.embedder.encode_queries([query])[0].tolist()
         return QueryVectors(query, lang, dense, terms(query, lang or "en"))
 
+    def weights(self, q: QueryVectors, mode: str) -> tuple[float, float, float]:
+        """RRF weights of (passage vectors, BM25, sentence vectors); single-retriever modes are the baselines."""
+        s = self.settings
+        if mode != "hybrid":
+            return {"dense": (1.0, 0.0, 0.0), "sparse": (0.0, 1.0, 0.0), "sentences": (0.0, 0.0, 1.0)}[mode]
+        keyword = is_keyword_query(q.text, s.keyword_query_max_words)
+        sparse = s.fusion_keyword_sparse_weight if keyword else s.fusion_sparse_weight
+        return (s.fusion_dense_weight, sparse, s.fusion_sentence_weight)
+
     def candidates(self, q: QueryVectors, filters: SearchFilters | None, mode: str, limit: int) -> list[ScoredPoint]:
         s = self.settings
-        dense = q.dense if mode in ("hybrid", "dense") else None
-        sparse = self.sparse.encode_query(q.text, q.language) if mode in ("hybrid", "sparse") else None
-        return self.store.query(dense, sparse, filters, limit=limit, candidates=s.candidates, rrf_k=s.rrf_k)
+        weights = self.weights(q, mode)
+        dense = q.dense if weights[0] or weights[2] else None
+        sparse = self.sparse.encode_query(q.text, q.language) if weights[1] else None
+        points = self.store.query(dense, sparse, filters, limit=limit, candidates=s.candidates, rrf_k=s.rrf_k,
+                                  weights=weights)  # fmt: skip
+        for p in points:  # sentence vectors stored with the passage: no encoding at query time
+            spans, vectors = p.payload.get("sentence_spans"), p.payload.get("_sentences")
+            if spans and vectors is not None and len(spans) == len(vectors):
+                p.payload["_sentences"] = np.asarray(vectors, dtype=np.float32)
+                self.sentences.put(p.id, [tuple(sp) for sp in spans], p.payload["_sentences"])
+        return points
 
     def search(
         self,
@@ -109,22 +130,29 @@ class Searcher:
         points = self.candidates(q, filters, mode, limit=s.candidates)
         if rerank and points:
             points = self.rerank(q, points)
-        points = self.collapse(points)
-        hits = self.to_hits(q, points[:k])
+        hits = self.to_hits(q, self.collapse(points, k))
         return SearchResult(
-            query=query, query_language=q.language, hits=hits, facets=self.facets(points), candidates=len(points)
-        )
+            query=query, query_language=q.language, hits=hits, facets=self.facets(points), candidates=len(points),
+            query_vector=q.dense,
+        )  # fmt: skip
 
     # --- scoring -------------------------------------------------------------------------------------------
     def rerank(self, q: QueryVectors, points: list[ScoredPoint]) -> list[ScoredPoint]:
-        """Blend fused rank with exact dense similarity and query-term coverage of each candidate."""
+        """Blend fused rank with exact meaning (passage and best sentence) and query-term coverage."""
         s = self.settings
-        texts = [p.payload.get("text", "") for p in points]
+        query = np.asarray(q.dense, dtype=np.float32)
         vecs = self._vectors(points)
-        dense_sim = vecs @ np.asarray(q.dense, dtype=np.float32) if vecs is not None else np.zeros(len(points))
-        cover = np.array(
-            [overlap(q.terms, t, p.payload.get("language", "en")) for t, p in zip(texts, points, strict=True)]
-        )
+        dense_sim = vecs @ query if vecs is not None else np.zeros(len(points))
+        if s.rerank_sentence_share > 0:
+            stored = [self._stored_sentences(p) for p in points]
+            best = np.array(
+                [float((v @ query).max()) if v is not None else d for v, d in zip(stored, dense_sim, strict=True)]
+            )
+            dense_sim = (1 - s.rerank_sentence_share) * dense_sim + s.rerank_sentence_share * best
+        if q.language:
+            other = np.array([p.payload.get("language", q.language) != q.language for p in points])
+            dense_sim = dense_sim + s.rerank_cross_lingual_bonus * other
+        cover = np.array([self._coverage(q, p) for p in points])
         rrf = np.array([1.0 / (s.rrf_k + i + 1) for i in range(len(points))])
         score = (
             s.rerank_rrf_weight * rrf / rrf.max()
@@ -134,6 +162,20 @@ class Searcher:
         order = np.argsort(-score, kind="stable")
         return [points[i].model_copy(update={"score": float(score[i])}) for i in order]
 
+    def _coverage(self, q: QueryVectors, p: ScoredPoint) -> float:
+        """Share of the query's terms in the passage, from its stored BM25 term ids (no text processing)."""
+        stored = p.payload.get("_terms")
+        if stored is None:
+            return overlap(q.terms, p.payload.get("text", ""), p.payload.get("language", "en"))
+        if not q.terms:
+            return 0.0
+        have = set(stored)
+        return sum(token_index(t) in have for t in q.terms) / len(q.terms)
+
+    def _stored_sentences(self, p: ScoredPoint) -> np.ndarray | None:
+        vectors = p.payload.get("_sentences")
+        return np.asarray(vectors, dtype=np.float32) if vectors is not None and len(vectors) else None
+
     def _vectors(self, points: list[ScoredPoint]) -> np.ndarray | None:
         vecs = [p.payload.get("_dense") for p in points]
         if any(v is None for v in vecs):
@@ -141,16 +183,20 @@ class Searcher:
             return self.embedder.encode_passages(texts) if texts else None
         return np.asarray(vecs, dtype=np.float32)
 
-    def collapse(self, points: list[ScoredPoint]) -> list[ScoredPoint]:
-        """Keep the best of near-identical passages (the same text in two documents, overlapping chunks)."""
+    def collapse(self, points: list[ScoredPoint], limit: int | None = None) -> list[ScoredPoint]:
+        """Keep the best of near-identical passages (the same text in two documents, overlapping chunks), up to
+        ``limit`` passages."""
         kept: list[ScoredPoint] = []
+        kept_grams: list[set] = []
         for p in points:
             text = p.payload.get("text", "")
-            if len(re.findall(r"\w+", text)) >= 12 and any(
-                shared_text(text, k.payload.get("text", "")) >= self.settings.dedup_threshold for k in kept
-            ):
+            grams = shingles(text)
+            if len(grams) >= 10 and any(shared(grams, k) >= self.settings.dedup_threshold for k in kept_grams):
                 continue
             kept.append(p)
+            kept_grams.append(grams)
+            if limit is not None and len(kept) >= limit:
+                break
         return kept
 
     # --- hits ----------------------------------------------------------------------------------------------
@@ -169,9 +215,12 @@ class Searcher:
     def lexical_sentences(self, q: QueryVectors, p: ScoredPoint, n: int = 2) -> list[tuple[int, int]] | None:
         """The sentences sharing most query terms, best first; None when the match must be found by meaning."""
         text, lang = p.payload.get("text", ""), p.payload.get("language", "")
-        spans = spans_of(text)
+        if q.language and q.language != lang:
+            return None
+        stored = p.payload.get("sentence_spans")
+        spans = [tuple(sp) for sp in stored] if stored else spans_of(text)
         scores = np.array([overlap(q.terms, text[a:b], lang) for a, b in spans])
-        if scores.max() <= 0 or (q.language and q.language != lang):
+        if scores.max() <= 0:
             return None
         scores += 1e-3 * np.arange(len(spans))[::-1] / len(spans)  # ties: the earlier sentence
         good = scores >= max(scores.max() * 0.5, 1e-2)  # others must share at least half as many query terms
@@ -202,6 +251,11 @@ class Searcher:
                         docs[name][str(v)].add(p.payload.get("doc_id", ""))
         return {name: dict(sorted(((v, len(d)) for v, d in vals.items()), key=lambda x: -x[1]))
                 for name, vals in docs.items()}  # fmt: skip
+
+
+def is_keyword_query(text: str, max_words: int) -> bool:
+    """A search-box query (acronyms, article numbers, names) rather than a question: words decide more."""
+    return "?" not in text and len(re.findall(r"\w+", text)) <= max_words
 
 
 def _page_at(payload: dict, offset: int) -> int:

@@ -1,8 +1,9 @@
-"""Sentence spans and their vectors for retrieved passages, computed once per passage and cached.
+"""Sentence spans and their vectors for retrieved passages, one cache for search and answers.
 
 Cross-lingual hits need sentence vectors to find the sentence (and so the page) that answers a query, and the
-evidence answers score the same sentences again: one cache serves both, and all missing passages of a query
-are encoded in a single batch.
+evidence answers score the same sentences again. Passages indexed with their sentence vectors (the index
+stores them) are put here as they come out of the store; only passages stored without them are encoded, all
+missing passages of a query in a single batch.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ class SentenceVectors:
         self.embedder, self.capacity = embedder, capacity
         self._cache: OrderedDict[str, tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def put(self, pid: str, spans: list[tuple[int, int]], vectors: np.ndarray) -> None:
+        with self._lock:
+            self._cache[pid] = (spans, vectors)
+            self._cache.move_to_end(pid)
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
 
     def get(self, passages: list[tuple[str, str]]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
         """(spans, unit vectors) for each (passage id, text), encoding only the passages not seen before."""

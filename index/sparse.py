@@ -3,6 +3,8 @@
 Qdrant applies the IDF (``Modifier.IDF``); we send the saturated term frequency. Each document token is
 indexed twice when stemming changes it: as its stem in the passage's language (so "regulations" finds
 "regulation") and as the plain folded word (so "TEHDAS", "Article 51" or a name match across languages).
+Identifiers written with inner punctuation ("DHI 1.4.1", "MyHealth@EU", "HealthDCAT-AP") are also indexed
+whole, in their own namespace: their parts ("1", "4", "eu") are common, the whole is rare and decisive.
 Indices are crc32 of the token: stable across processes, unlike ``hash()``.
 """
 
@@ -35,6 +37,7 @@ NLTK_STOPWORDS = (
     / "stopwords"
 )
 TOKEN = re.compile(r"\w+", re.UNICODE)
+COMPOUND = re.compile(r"\w+(?:[.@/\-]\w+)+", re.UNICODE)  # 1.4.1, myhealth@eu, healthdcat-ap, d5.3
 
 
 class SparseVector(BaseModel):
@@ -42,6 +45,7 @@ class SparseVector(BaseModel):
     values: list[float]
 
 
+@lru_cache(maxsize=200_000)
 def fold(text: str) -> str:
     """Lower-case and strip accents: 'Santé' → 'sante', 'Ærø' stays readable as 'ærø'."""
     text = unicodedata.normalize("NFKD", text.lower())
@@ -92,11 +96,12 @@ class SparseEncoder:
                 stem = fold(stemmer.stemWord(word))
                 if stem != folded and len(stem) > 1:
                     out.append("~" + stem)  # stems live in their own namespace
+        out += ["#" + fold(c) for c in COMPOUND.findall(text.lower())]
         return out
 
     def encode_document(self, text: str, lang: str) -> SparseVector:
         terms = self.terms(text, lang)
-        n_words = sum(1 for t in terms if not t.startswith("~")) or 1
+        n_words = sum(1 for t in terms if t[0] not in "~#") or 1
         tf = Counter(token_index(t) for t in terms)
         norm = self.k1 * (1 - self.b + self.b * n_words / self.avg_len)
         items = sorted(tf.items())

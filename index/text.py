@@ -21,7 +21,7 @@ def punkt():
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence (start, end) offsets; line breaks inside PDF paragraphs don't split, blank lines and bullets do."""
     spans: list[tuple[int, int]] = []
-    for block in re.finditer(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\n\s*[•▪●\-–]\s|\Z)", text, re.DOTALL):
+    for block in re.finditer(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\n\s*[•▪●\-–]\s|\s*\Z)", text, re.DOTALL):
         for s, e in punkt().span_tokenize(block.group(0)):
             spans.append((block.start() + s, block.start() + e))
     return spans
@@ -51,9 +51,9 @@ def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(max(len(words) - n + 1, 1))} if words else set()
 
 
-def shared_text(a: str, b: str, n: int = 3) -> float:
-    """Share of the shorter text's word n-grams the other holds: high only when they quote the same passage."""
-    sa, sb = shingles(a, n), shingles(b, n)
+def shared(sa: set, sb: set) -> float:
+    """Share of the smaller n-gram set (``shingles``) found in the other: high only when two texts quote the
+    same passage."""
     if not sa or not sb:
         return 0.0
     return len(sa & sb) / min(len(sa), len(sb))

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from index.embedder import Embedder
+from index.sentences import spans_of
 from index.sparse import SparseEncoder
 from index.store import StoredPoint, VectorStore
 from ingest.chunker import chunk_document
@@ -34,6 +35,7 @@ from kb.settings import Settings
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, str, int, int], None]  # (file, stage, done, total)
 UPSERT_BATCH = 64
+INDEX_LAYOUT = "sent1"  # per-chunk sentence vectors (late-chunked) and whole-identifier BM25 terms
 
 
 def sha256_file(path: Path) -> str:
@@ -72,7 +74,8 @@ class Pipeline:
     @property
     def fingerprint(self) -> str:
         s = self.settings
-        return f"{self.embedder.fingerprint}|chunk{s.chunk_tokens}/{s.chunk_overlap_tokens}"
+        # bump INDEX_LAYOUT when what is stored per chunk changes: documents indexed before are re-embedded
+        return f"{self.embedder.fingerprint}|chunk{s.chunk_tokens}/{s.chunk_overlap_tokens}|{INDEX_LAYOUT}"
 
     def scan(self, roots: list[Path]) -> list[Path]:
         files: dict[Path, None] = {}  # ordered, each file once even when roots overlap
@@ -281,19 +284,23 @@ class Pipeline:
         total = len(chunks)
         for start in range(0, total, UPSERT_BATCH):
             batch = chunks[start : start + UPSERT_BATCH]
-            vectors = self.embedder.encode_passages([c.text for c in batch])
+            spans = [spans_of(c.text) for c in batch]
+            vectors, sentences = self.embedder.encode_passages_with_spans([c.text for c in batch], spans)
             if self.tagger is not None:
                 for c, labels in zip(batch, self.tagger.tag_vectors(vectors), strict=True):
                     c.labels = labels
-            self.store.upsert([self._point(doc, c, v) for c, v in zip(batch, vectors, strict=True)])
+            self.store.upsert([self._point(doc, *item) for item in zip(batch, vectors, spans, sentences, strict=True)])
             self.progress(name, "embedding", min(start + UPSERT_BATCH, total), total)
 
-    def _point(self, doc: Document, chunk: Chunk, vector: np.ndarray) -> StoredPoint:
+    def _point(
+        self, doc: Document, chunk: Chunk, vector: np.ndarray, spans: list[tuple[int, int]], sentences: np.ndarray
+    ) -> StoredPoint:
         return StoredPoint(
             id=chunk.chunk_id,
             dense=vector.tolist(),
             sparse=self.sparse.encode_document(chunk.text, chunk.language),
-            payload=chunk_payload(doc, chunk),
+            sentences=sentences.tolist(),
+            payload=chunk_payload(doc, chunk) | {"sentence_spans": [list(sp) for sp in spans]},
         )
 
 

@@ -46,7 +46,7 @@ def eval_alignment(folds: int = typer.Option(5, help="Cross-validation folds."))
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 COVID_QA = SHARED / "eval-data" / "covid-qa" / "covidQA_200423.json"
-ALL_PIPELINES = "bm25,dense,hybrid,hybrid+rerank"
+ALL_PIPELINES = "bm25,dense,sentences,hybrid,hybrid+rerank"
 CorpusDir = Annotated[Path, typer.Option(help="Folder of the corpus the question set is written over.")]
 Library = Annotated[Path | None, typer.Option(help="Use this KB home (default: KB_HOME/eval/corpus).")]
 

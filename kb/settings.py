@@ -97,34 +97,58 @@ class Settings(BaseSettings):
     sentence_cache: int = Field(5000, description="Passages whose sentence vectors stay cached in memory.")
     candidates: int = Field(60, description="Candidates fetched from each retriever before fusion.")
     rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant.")
-    per_language_candidates: int = Field(
-        0, description="Extra dense candidates per library language (0: off), against same-language bias."
+    fusion_dense_weight: float = Field(1.0, description="RRF weight of the passage-vector retriever.")
+    fusion_sentence_weight: float = Field(
+        1.0, description="RRF weight of the sentence-vector retriever (a passage scored by its best sentence, MaxSim)."
     )
+    fusion_sparse_weight: float = Field(1.0, description="RRF weight of BM25 for questions.")
+    fusion_keyword_sparse_weight: float = Field(
+        2.0, description="RRF weight of BM25 for keyword-style queries (no '?', at most keyword_query_max_words)."
+    )
+    keyword_query_max_words: int = Field(6, description="Longest query (in words) treated as keyword-style.")
     rerank: bool = Field(True, description="Re-score fused candidates at sentence level.")
     dedup_threshold: float = Field(
         0.5, description="Share of the shorter passage's word 3-grams found in another above which they are duplicates."
     )
-    rerank_rrf_weight: float = Field(0.5, description="Re-scoring weight of the fused (RRF) rank.")
-    rerank_dense_weight: float = Field(0.35, description="Re-scoring weight of exact query-passage similarity.")
-    rerank_lexical_weight: float = Field(0.15, description="Re-scoring weight of query-term coverage.")
+    rerank_rrf_weight: float = Field(0.2, description="Re-scoring weight of the fused (RRF) rank.")
+    rerank_dense_weight: float = Field(
+        0.6, description="Re-scoring weight of exact meaning: query-passage and query-best-sentence similarity."
+    )
+    rerank_sentence_share: float = Field(
+        0.7, description="Share of the best sentence's similarity in that meaning score (the rest: the passage's)."
+    )
+    rerank_lexical_weight: float = Field(0.2, description="Re-scoring weight of query-term coverage.")
+    rerank_cross_lingual_bonus: float = Field(
+        0.01,
+        description="Added to the similarity of passages in another language than the query's: e5 scores "
+        "same-language pairs higher for the same meaning, which buries evidence in other languages.",
+    )
 
     # --- answers -------------------------------------------------------------------------------------------
     answer_mode: str = Field("evidence", description="'evidence' (extractive, no LLM) or 'llm'.")
-    answer_max_sentences: int = Field(3, description="Most quoted sentences in an evidence answer (kb eval answers).")
+    answer_max_sentences: int = Field(2, description="Most quoted sentences in an evidence answer (kb eval answers).")
     abstain_threshold: float = Field(
-        0.875,
+        0.86,
         description="Below this best question-sentence cosine the answer abstains (chosen with kb eval answers).",
     )
     abstain_cross_lingual_offset: float = Field(
-        0.025,
+        0.02,
         description="Lower bar when the best sentence is in another language than the question (cross-lingual "
         "similarities run lower for answerable and unanswerable questions alike).",
     )
+    abstain_unknown_name_margin: float = Field(
+        0.03,
+        description="Higher bar when the question names something (an acronym, a proper name) that no passage "
+        "of the library contains: close-sounding evidence about something else must not answer it.",
+    )
     answer_passages: int = Field(8, description="Passages retrieved to answer a question.")
-    answer_per_document: int = Field(1, description="Most quoted sentences from one document (diversity).")
-    answer_margin: float = Field(0.02, description="Quoted sentences score at most this far below the best one.")
+    answer_per_document: int = Field(2, description="Most quoted sentences from one document (diversity).")
+    answer_margin: float = Field(0.01, description="Quoted sentences score at most this far below the best one.")
     answer_redundancy: float = Field(0.7, description="Word containment above which a sentence repeats another.")
-    answer_lexical_weight: float = Field(0.1, description="Weight of question-term overlap in sentence scores.")
+    answer_lexical_weight: float = Field(0.05, description="Weight of question-term overlap in sentence scores.")
+    answer_rank_weight: float = Field(
+        0.01, description="Weight of the passage's search rank in sentence scores (adds weight / (rank + 1))."
+    )
     answer_min_sentence_chars: int = Field(30, description="Shorter sentences are not quoted as evidence.")
     claim_min_similarity: float = Field(
         0.88, description="An answer sentence is supported when its cosine with a cited sentence reaches this..."

@@ -90,6 +90,23 @@ def test_abstains_and_says_what_was_searched_when_the_library_has_no_answer(smal
     assert cov["best_evidence_score"] < small_library.settings.abstain_threshold
 
 
+def test_names_the_library_never_mentions_raise_the_bar_and_are_reported(small_library: KnowledgeBase) -> None:
+    from answer.coverage import name_like, unknown_names
+
+    assert name_like("How is telemedicine regulated in the Republic of Moldova?", "en") == ["Republic", "Moldova"]
+    assert name_like("Wie viele DiGA sind im Verzeichnis gelistet?", "de") == ["DiGA"]  # German nouns are not names
+    store = small_library.store
+    assert unknown_names(store, "What did ENISA and the WHO say about Kazakhstan and GDHCN?", "en") == [
+        "Kazakhstan",
+        "GDHCN",
+    ]  # ENISA is in the factsheet; "WHO" is a stopword the index never holds, so it is not judged
+    answer = small_library.ask("What does the cybersecurity action plan of Kazakhstan require from hospitals?")
+    assert answer.coverage["not_in_library"] == ["Kazakhstan"]
+    s = small_library.settings  # an English question, English evidence: only the unknown-name margin applies
+    assert answer.coverage["abstain_below"] == round(s.abstain_threshold + s.abstain_unknown_name_margin, 4)
+    assert answer.abstained and "No passage mentions Kazakhstan." in answer.answer
+
+
 def test_claim_check_drops_an_unsupported_sentence(embedder) -> None:
     passage = (
         "ENISA, the EU agency for cybersecurity, will support hospitals and healthcare providers through its new "

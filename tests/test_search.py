@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -116,6 +117,53 @@ def test_near_duplicate_passages_collapse_to_the_best_copy(
     assert len({p.payload["file"] for p in raw}) == 2  # both copies were retrieved...
     hits = kb.search("telemonitoring heart failure patients", k=10).hits
     assert sum("4,200 patients" in h.text for h in hits) == 1  # ...and only the best one is shown
+
+
+def test_sentence_vectors_come_from_the_index_not_from_query_time_encoding(
+    small_library: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sentences are embedded at ingest (late chunking) and stored; a search embeds only the query."""
+    searcher = small_library.searcher
+    points = searcher.candidates(searcher.prepare("ransomware"), None, "hybrid", 5)
+    for p in points:
+        spans, vectors = p.payload["sentence_spans"], np.asarray(p.payload["_sentences"])
+        assert len(spans) == len(vectors) > 0 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+        assert all(0 <= a < b <= len(p.payload["text"]) for a, b in spans)
+    searcher.sentences._cache.clear()
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a search encoded passages at query time")
+
+    monkeypatch.setattr(small_library.embedder, "encode_passages", refuse)
+    question = "Jaki odsetek incydentów w sektorze zdrowia stanowiło oprogramowanie ransomware?"  # pl -> en
+    hits = small_library.search(question, k=5).hits
+    assert hits[0].file == FACTSHEET and "**" in hits[0].snippet  # best sentence found and marked, by meaning
+    assert FACTSHEET in files(small_library, question, mode="sentences")[:3]  # the MaxSim retriever alone
+
+
+def test_identifiers_are_matched_whole() -> None:
+    """ "DHI 1.4.1" must prefer the passage with that code over one with the same digits elsewhere."""
+    from index.sparse import SparseEncoder
+
+    enc = SparseEncoder()
+    exact = enc.encode_document("Intervention DHI 1.4.1 targets clients.", "en")
+    scattered = enc.encode_document("Intervention DHI 1.4.2 and 4.1.1 target clients.", "en")
+    query = enc.encode_query("DHI 1.4.1", "en")
+
+    def score(doc) -> float:
+        weights = dict(zip(doc.indices, doc.values, strict=True))
+        return sum(weights.get(i, 0.0) for i in query.indices)
+
+    assert score(exact) > score(scattered)
+    assert "#myhealth@eu" in enc.terms("Services of MyHealth@EU.", "en")
+
+
+def test_keyword_queries_lean_on_words(small_library: KnowledgeBase) -> None:
+    s = small_library.searcher
+    keyword = s.weights(s.prepare("RPPS infirmiers"), "hybrid")
+    question = s.weights(s.prepare("Combien d'infirmiers sont enregistrés dans le RPPS ?"), "hybrid")
+    assert keyword[1] > question[1] and keyword[0] == question[0]
+    assert s.weights(s.prepare("RPPS"), "dense") == (1.0, 0.0, 0.0)
 
 
 def test_cli_search_json_contract_and_queries_file(small_library: KnowledgeBase, monkeypatch, tmp_path: Path) -> None:

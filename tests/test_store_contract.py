@@ -384,6 +384,48 @@ def test_scroll_pages_through_large_sets(settings: Settings) -> None:
         s.close()
 
 
+def with_sentences(points: list[StoredPoint], seed: int = 11) -> list[StoredPoint]:
+    """The same points, each with three random sentence vectors (a multivector)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for p in points:
+        m = rng.standard_normal((3, DIM))
+        out.append(p.model_copy(update={"sentences": (m / np.linalg.norm(m, axis=1, keepdims=True)).tolist()}))
+    return out
+
+
+def test_sentence_vectors_find_a_passage_by_its_best_sentence(store: VectorStore) -> None:
+    """MaxSim: a query equal to one sentence of a passage finds that passage, whatever its passage vector."""
+    points = with_sentences(POINTS)
+    store.upsert(points)
+    target = points[7]
+    query = target.sentences[1]
+    alone = store.query(query, None, None, limit=3, candidates=3, weights=(0.0, 0.0, 1.0))
+    assert alone[0].id == target.id and alone[0].score == pytest.approx(1.0, abs=1e-4)
+    assert np.allclose(alone[0].payload["_sentences"], target.sentences, atol=1e-5), "hits carry their sentences"
+    by_passage = [h.id for h in store.query(query, None, None, limit=3, candidates=3, weights=(1.0, 0.0, 0.0))]
+    assert target.id not in by_passage[:1], "the passage vector alone does not rank it first (the test is fair)"
+    fused = store.query(query, None, None, limit=N, candidates=N, weights=(1.0, 0.0, 1.0))
+    assert target.id in [h.id for h in fused[:2]]
+    f = SearchFilters(doc_ids=[next(p.payload["doc_id"] for p in points if p.id != target.id and
+                                    p.payload["doc_id"] != target.payload["doc_id"])])  # fmt: skip
+    filtered = store.query(query, None, f, limit=N, candidates=N, weights=(0.0, 0.0, 1.0))
+    assert filtered and all(oracle(h.payload, f) for h in filtered), "filters apply to the sentence retriever"
+
+
+def test_weights_steer_fusion(store: VectorStore) -> None:
+    """A zero weight drops a retriever; a heavier one wins ties between lists."""
+    dense_q = BY_ID[pid("docA", 0)].dense
+    sparse_q = SparseVector(indices=[102], values=[1.0])  # ranks docC 4, 3, 2, ...
+    only_dense = store.query(dense_q, sparse_q, None, limit=N, candidates=N, weights=(1.0, 0.0, 0.0))
+    assert [h.id for h in only_dense] == cosine_ranking(dense_q, set(BY_ID))
+    only_sparse = store.query(dense_q, sparse_q, None, limit=3, candidates=3, weights=(0.0, 1.0, 0.0))
+    assert [h.id for h in only_sparse] == [pid("docC", 4), pid("docC", 3), pid("docC", 2)]
+    dense_first = store.query(dense_q, sparse_q, None, limit=1, candidates=3, weights=(3.0, 1.0, 0.0))
+    sparse_first = store.query(dense_q, sparse_q, None, limit=1, candidates=3, weights=(1.0, 3.0, 0.0))
+    assert dense_first[0].id == pid("docA", 0) and sparse_first[0].id == pid("docC", 4)
+
+
 # --- persistence and the one-holder rule ------------------------------------------------------------------------
 def test_reopen_after_close_keeps_data(settings: Settings) -> None:
     s = open_store(settings)
@@ -467,6 +509,42 @@ def test_edge_imports_an_existing_local_library(make_settings: Callable[..., Set
         assert edge.count() == N - PER_DOC
     finally:
         edge.close()
+
+
+def test_edge_upgrades_a_shard_from_before_sentence_vectors(make_settings: Callable[..., Settings]) -> None:
+    """An edge shard without the sentence multivector is moved to the current layout on open, losing nothing."""
+    import qdrant_edge as qe
+
+    from index.store.base import DENSE, SPARSE
+    from index.store.edge import edge_path
+
+    settings = make_settings(store_engine="qdrant-edge", qdrant_url=None)
+    path = edge_path(settings)
+    path.mkdir(parents=True)
+    old = qe.EdgeShard.create(str(path), qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    ))  # fmt: skip
+    old.update(qe.UpdateOperation.upsert_points([
+        qe.Point(p.id, {DENSE: p.dense, SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)}, p.payload)
+        for p in POINTS
+    ]))  # fmt: skip
+    old.flush()
+    old.close()
+    store = open_store(settings)
+    try:
+        assert store.count() == N
+        target = BY_ID[pid("docC", 1)]
+        assert store.query(target.dense, None, None, limit=1, candidates=1)[0].id == target.id
+        both = store.query(None, SparseVector(indices=[SHARED, RARE], values=[1.0, 1.0]), None, limit=N, candidates=N)
+        assert both[0].id == ODD, "sparse vectors came along"
+        store.upsert(with_sentences([target]))  # the new layout takes sentence vectors
+        hit = store.query(with_sentences([target])[0].sentences[0], None, None, limit=1, candidates=1,
+                          weights=(0.0, 0.0, 1.0))[0]  # fmt: skip
+        assert hit.id == target.id
+    finally:
+        store.close()
+    assert not path.with_name(path.name + ".legacy").exists()
 
 
 # --- the edge engine end to end ----------------------------------------------------------------------------------

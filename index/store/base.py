@@ -1,7 +1,9 @@
 """What the knowledge base needs from a vector store, and nothing more.
 
-Points carry a dense vector, a BM25 sparse vector and a flat payload (everything a filter or a citation
-needs). Filters arrive as ``SearchFilters`` and each engine translates them into its own query language.
+Points carry a dense vector, a BM25 sparse vector, one vector per sentence (a multivector compared by
+MaxSim, so a passage is found by its single best-matching sentence) and a flat payload (everything a filter or
+a citation needs; ``sentence_spans`` maps each sentence vector back to its characters). Filters arrive as
+``SearchFilters`` and each engine translates them into its own query language.
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from index.sparse import SparseVector
 from kb.records import SearchFilters
 
-DENSE, SPARSE = "dense", "bm25"
+DENSE, SPARSE, SENTENCES = "dense", "bm25", "sentences"
 FACET_KEYS = ("doc_language", "country", "doc_type", "publisher", "year", "labels", "file")
 # Payload fields that get an index where the engine has real payload indexes (server, qdrant-edge).
 KEYWORD_INDEXES = ("doc_id", "doc_language", "language", "country", "doc_type", "publisher", "file", "labels")
@@ -56,7 +58,11 @@ class StoredPoint(BaseModel):
     id: str
     dense: list[float]
     sparse: SparseVector
+    sentences: list[list[float]] = Field(default_factory=list)  # one per payload["sentence_spans"] entry
     payload: dict
+
+
+RetrieverWeights = tuple[float, float, float]  # RRF weights of (passage dense, BM25, sentence MaxSim)
 
 
 class ScoredPoint(BaseModel):
@@ -97,8 +103,15 @@ class VectorStore(ABC):
         limit: int,
         candidates: int,
         rrf_k: int = 60,
+        weights: RetrieverWeights | None = None,
     ) -> list[ScoredPoint]:
-        """Dense, sparse, or both fused with reciprocal rank fusion inside the engine."""
+        """Passages by meaning (``dense``: the passage vectors and, by MaxSim, the sentence vectors) and by
+        words (``sparse``), each retriever under the filters, fused with weighted RRF inside the engine
+        (``weights``: dense, sparse, sentences; 0 drops a retriever; default 1, 1, 0).
+
+        Returned payloads carry the passage vector under ``_dense``, the sentence vectors under ``_sentences``
+        (absent for points stored without them) and the BM25 term ids under ``_terms``.
+        """
 
     @abstractmethod
     def facets(self, filters: SearchFilters | None, keys: tuple[str, ...] = FACET_KEYS) -> dict[str, dict]:

@@ -41,8 +41,10 @@ from index.store.base import (
     FACET_KEYS,
     INTEGER_INDEXES,
     KEYWORD_INDEXES,
+    SENTENCES,
     SPARSE,
     IndexBusyError,
+    RetrieverWeights,
     ScoredPoint,
     StoredPoint,
     VectorStore,
@@ -72,6 +74,16 @@ def to_edge_filter(filters: SearchFilters | None) -> qe.Filter | None:
     return qe.Filter(must=must)
 
 
+def _scored(p) -> ScoredPoint:
+    vectors = p.vector or {}
+    payload = {**(p.payload or {}), "_dense": vectors.get(DENSE)}
+    if vectors.get(SENTENCES):
+        payload["_sentences"] = vectors[SENTENCES]
+    if vectors.get(SPARSE) is not None:
+        payload["_terms"] = list(vectors[SPARSE].indices)
+    return ScoredPoint(id=str(p.id), score=p.score, payload=payload)
+
+
 def _busy(path: Path, exc: BaseException | None = None) -> IndexBusyError:
     err = IndexBusyError(
         f"the index at {path} is open in another process (is the app running?). Add files through the app or "
@@ -95,9 +107,15 @@ class EdgeStore(VectorStore):
             self._lock.close()
             self._lock = None
             raise _busy(self.path, exc) from exc
+        legacy = self.path.with_name(self.path.name + ".legacy")
+        if legacy.exists() and not (self.path / CONFIG_FILE).exists():  # an upgrade stopped between its renames
+            shutil.rmtree(self.path, ignore_errors=True)
+            legacy.rename(self.path)
         if (self.path / CONFIG_FILE).exists():
             try:
                 dim = self._stored_dim()
+                if dim and not self._has_sentences():
+                    self._upgrade_layout(dim)
                 self.shard = qe.EdgeShard.load(str(self.path), self._config(dim) if dim else None)
             except Exception as exc:
                 self._release()
@@ -123,6 +141,49 @@ class EdgeStore(VectorStore):
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    def _has_sentences(self) -> bool:
+        try:
+            data = json.loads((self.path / CONFIG_FILE).read_text(encoding="utf-8"))
+            return SENTENCES in data["vectors"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def _upgrade_layout(self, dim: int) -> None:
+        """A shard from before sentence vectors: copy its points into the current layout (seconds per 10k).
+
+        The copied points have no sentence vectors yet (search finds them by passage vector and words, and
+        encodes their sentences when it needs them); re-ingesting a document fills them in. The old shard is
+        renamed away, not deleted, until the new one is in place, so a crash leaves one complete shard.
+        """
+        old = qe.EdgeShard.load(str(self.path), None)
+        fresh = self.path.with_name(self.path.name + ".upgrading")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        try:
+            self.shard = qe.EdgeShard.create(str(fresh), self._config(dim))
+            self._create_indexes()
+            offset, copied = None, 0
+            while True:
+                batch, offset = old.scroll(
+                    qe.ScrollRequest(offset=offset, limit=SCROLL_BATCH, with_payload=True, with_vector=True)
+                )
+                points = [qe.Point(rec.id, dict(rec.vector or {}), rec.payload or {}) for rec in batch]
+                if points:
+                    self.shard.update(qe.UpdateOperation.upsert_points(points))
+                    copied += len(points)
+                if offset is None:
+                    break
+            self.shard.flush()
+            self.shard.close()
+        finally:
+            old.close()
+            self.shard = None
+        legacy = self.path.with_name(self.path.name + ".legacy")
+        self.path.rename(legacy)
+        fresh.rename(self.path)
+        shutil.rmtree(legacy, ignore_errors=True)
+        log.warning("qdrant-edge: moved %d points to the layout with sentence vectors; re-ingest fills them in", copied)
+
     def _config(self, dim: int) -> qe.EdgeConfig:
         """The shard's layout and optimizer settings (given again on load, so a changed setting applies)."""
         s = self.settings
@@ -131,7 +192,15 @@ class EdgeStore(VectorStore):
         )
         memory = qe.Memory.Cold if s.on_disk_vectors else None
         return qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=memory)},
+            vectors={
+                DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=memory),
+                SENTENCES: qe.EdgeVectorParams(
+                    size=dim,
+                    distance=qe.Distance.Cosine,
+                    memory=memory,
+                    multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+                ),
+            },
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             optimizers=optimizers,
         )
@@ -146,6 +215,10 @@ class EdgeStore(VectorStore):
                 )
             return
         self.shard = qe.EdgeShard.create(str(self.path), self._config(dim))
+        self._create_indexes()
+
+    def _create_indexes(self) -> None:
+        assert self.shard is not None
         for key in KEYWORD_INDEXES:
             self.shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
         for key in INTEGER_INDEXES:  # lookup for facets, range for the year filter
@@ -184,6 +257,8 @@ class EdgeStore(VectorStore):
                 points = []
                 for r in records:
                     vectors: dict = {DENSE: r.vector[DENSE]}  # type: ignore[index]
+                    if r.vector.get(SENTENCES):  # type: ignore[union-attr]
+                        vectors[SENTENCES] = r.vector[SENTENCES]  # type: ignore[index]
                     sparse = r.vector.get(SPARSE)  # type: ignore[union-attr]
                     if sparse is not None:
                         vectors[SPARSE] = qe.SparseVector(list(sparse.indices), list(sparse.values))
@@ -209,18 +284,14 @@ class EdgeStore(VectorStore):
             return
         if self.shard is None:
             raise RuntimeError("ensure_collection() must run before the first upsert")
-        self._update(
-            qe.UpdateOperation.upsert_points(
-                [
-                    qe.Point(
-                        p.id,
-                        {DENSE: list(p.dense), SPARSE: qe.SparseVector(list(p.sparse.indices), list(p.sparse.values))},
-                        p.payload,
-                    )
-                    for p in points
-                ]
-            )
-        )
+        self._update(qe.UpdateOperation.upsert_points([self._point(p) for p in points]))
+
+    @staticmethod
+    def _point(p: StoredPoint) -> qe.Point:
+        vectors: dict = {DENSE: list(p.dense), SPARSE: qe.SparseVector(list(p.sparse.indices), list(p.sparse.values))}
+        if p.sentences:
+            vectors[SENTENCES] = [list(v) for v in p.sentences]
+        return qe.Point(p.id, vectors, p.payload)
 
     def delete_ids(self, ids: list[str]) -> None:
         if ids and self.shard is not None:
@@ -274,38 +345,36 @@ class EdgeStore(VectorStore):
         limit: int,
         candidates: int,
         rrf_k: int = 60,
+        weights: RetrieverWeights | None = None,
     ) -> list[ScoredPoint]:
         if self.shard is None:
             return []
         flt = to_edge_filter(filters)
-        sparse_q = qe.SparseVector(list(sparse.indices), list(sparse.values)) if sparse and sparse.indices else None
-        dense_q = list(dense) if dense is not None else None
-        if dense_q is not None and sparse_q is not None:
+        w_dense, w_sparse, w_sentences = weights or (1.0, 1.0, 0.0)
+        sources: list[tuple[qe.Query, str, float]] = []
+        if dense is not None and w_dense > 0:
+            sources.append((qe.Query.Nearest(list(dense), using=DENSE), DENSE, w_dense))
+        if sparse is not None and sparse.indices and w_sparse > 0:
+            vector = qe.SparseVector(list(sparse.indices), list(sparse.values))
+            sources.append((qe.Query.Nearest(vector, using=SPARSE), SPARSE, w_sparse))
+        if dense is not None and w_sentences > 0:
+            sources.append((qe.Query.Nearest([list(dense)], using=SENTENCES), SENTENCES, w_sentences))
+        if not sources:
+            return []
+        wanted = [DENSE, SENTENCES, SPARSE]
+        if len(sources) == 1:
+            request = qe.QueryRequest(limit=limit, query=sources[0][0], filter=flt, with_payload=True,
+                                      with_vector=wanted)  # fmt: skip
+        else:
             request = qe.QueryRequest(
                 limit=limit,
-                prefetches=[
-                    qe.Prefetch(limit=candidates, query=qe.Query.Nearest(dense_q, using=DENSE), filter=flt),
-                    qe.Prefetch(limit=candidates, query=qe.Query.Nearest(sparse_q, using=SPARSE), filter=flt),
-                ],
-                query=qe.Fusion.Rrf(k=rrf_k),
+                prefetches=[qe.Prefetch(limit=candidates, query=q, filter=flt) for q, _, _ in sources],
+                query=qe.Fusion.Rrf(k=rrf_k, weights=[w for _, _, w in sources]),
                 filter=flt,
                 with_payload=True,
-                with_vector=[DENSE],
+                with_vector=wanted,
             )
-        elif dense_q is not None or sparse_q is not None:
-            vector, using = (dense_q, DENSE) if dense_q is not None else (sparse_q, SPARSE)
-            request = qe.QueryRequest(
-                limit=limit, query=qe.Query.Nearest(vector, using=using), filter=flt, with_payload=True,
-                with_vector=[DENSE],
-            )  # fmt: skip
-        else:
-            return []
-        return [
-            ScoredPoint(
-                id=str(p.id), score=p.score, payload={**(p.payload or {}), "_dense": (p.vector or {}).get(DENSE)}
-            )
-            for p in self.shard.query(request)
-        ]
+        return [_scored(p) for p in self.shard.query(request)]
 
     def facets(self, filters: SearchFilters | None, keys: tuple[str, ...] = FACET_KEYS) -> dict[str, dict]:
         if self.shard is None:

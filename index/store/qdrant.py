@@ -18,8 +18,10 @@ from index.store.base import (
     FACET_KEYS,
     INTEGER_INDEXES,
     KEYWORD_INDEXES,
+    SENTENCES,
     SPARSE,
     IndexBusyError,
+    RetrieverWeights,
     ScoredPoint,
     StoredPoint,
     VectorStore,
@@ -50,6 +52,7 @@ class QdrantStore(VectorStore):
         self.settings = settings
         self.name = settings.collection
         self.remote = bool(settings.qdrant_url)
+        self._sentences: bool | None = None  # whether the collection has the sentence multivector (cached)
         if self.remote:
             self.client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=60)
         else:
@@ -67,13 +70,21 @@ class QdrantStore(VectorStore):
 
     # --- collection ----------------------------------------------------------------------------------------
     def ensure_collection(self, dim: int) -> None:
+        self._sentences = None
         if self.client.collection_exists(self.name):
             return
         s = self.settings
         self.client.create_collection(
             self.name,
             vectors_config={
-                DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE, on_disk=s.on_disk_vectors)
+                DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE, on_disk=s.on_disk_vectors),
+                SENTENCES: models.VectorParams(
+                    size=dim,
+                    distance=models.Distance.COSINE,
+                    on_disk=s.on_disk_vectors,
+                    multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+                    hnsw_config=models.HnswConfigDiff(m=0),  # exact MaxSim scan: no graph over every sentence
+                ),
             },
             sparse_vectors_config={
                 SPARSE: models.SparseVectorParams(
@@ -93,18 +104,26 @@ class QdrantStore(VectorStore):
     def _exists(self) -> bool:
         return self.client.collection_exists(self.name)
 
+    @property
+    def has_sentences(self) -> bool:
+        """Collections created before sentence vectors keep working without them (re-ingest into a new one)."""
+        if self._sentences is None and self._exists():
+            vectors = self.client.get_collection(self.name).config.params.vectors
+            self._sentences = isinstance(vectors, dict) and SENTENCES in vectors
+        return bool(self._sentences)
+
     # --- writing -------------------------------------------------------------------------------------------
     def upsert(self, points: list[StoredPoint]) -> None:
         if not points:
             return
-        structs = [
-            models.PointStruct(
-                id=p.id,
-                vector={DENSE: p.dense, SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values)},
-                payload=p.payload,
-            )
-            for p in points
-        ]
+        sentences = self.has_sentences
+        structs = []
+        for p in points:
+            sparse = models.SparseVector(indices=p.sparse.indices, values=p.sparse.values)
+            vector: dict = {DENSE: p.dense, SPARSE: sparse}
+            if p.sentences and sentences:
+                vector[SENTENCES] = p.sentences
+            structs.append(models.PointStruct(id=p.id, vector=vector, payload=p.payload))
         self.client.upsert(self.name, structs, wait=True)
 
     def delete_ids(self, ids: list[str]) -> None:
@@ -156,39 +175,47 @@ class QdrantStore(VectorStore):
         limit: int,
         candidates: int,
         rrf_k: int = 60,
+        weights: RetrieverWeights | None = None,
     ) -> list[ScoredPoint]:
         if not self._exists():
             return []
         flt = to_filter(filters)
-        sparse_q = models.SparseVector(indices=sparse.indices, values=sparse.values) if sparse else None
-        if sparse_q is not None and not sparse_q.indices:
-            sparse_q = None
-        if dense is not None and sparse_q is not None:
+        w_dense, w_sparse, w_sentences = weights or (1.0, 1.0, 0.0)
+        sentences = self.has_sentences
+        sources: list[tuple[object, str, float]] = []
+        if dense is not None and w_dense > 0:
+            sources.append((dense, DENSE, w_dense))
+        if sparse is not None and sparse.indices and w_sparse > 0:
+            sources.append((models.SparseVector(indices=sparse.indices, values=sparse.values), SPARSE, w_sparse))
+        if dense is not None and w_sentences > 0 and sentences:
+            sources.append(([dense], SENTENCES, w_sentences))
+        if not sources:
+            return []
+        wanted = [DENSE, SPARSE, SENTENCES] if sentences else [DENSE, SPARSE]
+        if len(sources) == 1:
+            query, using, _ = sources[0]
+            res = self.client.query_points(self.name, query=query, using=using, query_filter=flt, limit=limit,
+                                           with_payload=True, with_vectors=wanted)  # fmt: skip
+        else:
             res = self.client.query_points(
                 self.name,
-                prefetch=[
-                    models.Prefetch(query=dense, using=DENSE, limit=candidates, filter=flt),
-                    models.Prefetch(query=sparse_q, using=SPARSE, limit=candidates, filter=flt),
-                ],
-                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)),
+                prefetch=[models.Prefetch(query=q, using=u, limit=candidates, filter=flt) for q, u, _ in sources],
+                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=[w for _, _, w in sources])),
                 query_filter=flt,
                 limit=limit,
                 with_payload=True,
-                with_vectors=[DENSE],
+                with_vectors=wanted,
             )
-        elif dense is not None or sparse_q is not None:
-            res = self.client.query_points(
-                self.name, query=dense if dense is not None else sparse_q, using=DENSE if dense is not None else SPARSE,
-                query_filter=flt, limit=limit, with_payload=True, with_vectors=[DENSE],
-            )  # fmt: skip
-        else:
-            return []
-        return [
-            ScoredPoint(
-                id=str(p.id), score=p.score, payload={**(p.payload or {}), "_dense": (p.vector or {}).get(DENSE)}
-            )
-            for p in res.points
-        ]
+        out = []
+        for p in res.points:
+            vectors = p.vector if isinstance(p.vector, dict) else {}
+            payload = {**(p.payload or {}), "_dense": vectors.get(DENSE)}
+            if vectors.get(SENTENCES):
+                payload["_sentences"] = vectors[SENTENCES]
+            if vectors.get(SPARSE) is not None:
+                payload["_terms"] = list(vectors[SPARSE].indices)
+            out.append(ScoredPoint(id=str(p.id), score=p.score, payload=payload))
+        return out
 
     def facets(self, filters: SearchFilters | None, keys: tuple[str, ...] = FACET_KEYS) -> dict[str, dict]:
         if not self._exists():
