@@ -23,7 +23,7 @@ from index.sparse import SparseEncoder, token_index
 from index.store import ScoredPoint, VectorStore
 from index.text import compact, overlap, shared, shingles, terms
 from ingest.language import detect
-from kb.records import Hit, SearchFilters
+from kb.records import Hit, SearchFilters, page_at
 from kb.settings import Settings
 
 MODES = ("hybrid", "dense", "sparse", "sentences")
@@ -229,7 +229,8 @@ class Searcher:
     def to_hit(self, p: ScoredPoint, spans: list[tuple[int, int]]) -> Hit:
         pl = p.payload
         text = pl.get("text", "")
-        page = _page_at(pl, spans[0][0]) if spans else pl.get("page_start", 1)  # the best sentence's page
+        first = pl.get("page_start", 1)
+        page = page_at(pl.get("page_offsets") or [], first, spans[0][0]) if spans else first  # best sentence's page
         return Hit(
             chunk_id=pl.get("chunk_id", p.id), doc_id=pl.get("doc_id", ""), file=pl.get("file", ""),
             title=pl.get("title", ""), publisher=pl.get("publisher", ""), year=pl.get("year"),
@@ -256,14 +257,6 @@ class Searcher:
 def is_keyword_query(text: str, max_words: int) -> bool:
     """A search-box query (acronyms, article numbers, names) rather than a question: words decide more."""
     return "?" not in text and len(re.findall(r"\w+", text)) <= max_words
-
-
-def _page_at(payload: dict, offset: int) -> int:
-    page = payload.get("page_start", 1)
-    for start, number in payload.get("page_offsets") or []:
-        if start <= offset:
-            page = number
-    return page
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:

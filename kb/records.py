@@ -10,6 +10,16 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 
+def page_at(page_offsets: list[tuple[int, int]] | list[list[int]], first_page: int, offset: int) -> int:
+    """The page holding character ``offset`` of a text whose pages start at the given (offset, page) pairs."""
+    page = first_page
+    for start, number in page_offsets:
+        if start > offset:
+            break
+        page = number
+    return page
+
+
 class Page(BaseModel):
     """The text of one page (1-based PDF page index; text files without markers are one page)."""
 
@@ -72,13 +82,7 @@ class Chunk(BaseModel):
 
     def page_at(self, offset: int) -> int:
         """The page holding the character at ``offset`` of this chunk's text."""
-        page = self.page_start
-        for start, number in self.page_offsets:
-            if start <= offset:
-                page = number
-            else:
-                break
-        return page
+        return page_at(self.page_offsets, self.page_start, offset)
 
 
 class SearchFilters(BaseModel):
@@ -120,11 +124,7 @@ class Hit(BaseModel):
 
     def page_at(self, offset: int) -> int:
         """The page holding the character at ``offset`` of this hit's text (a quote's own page)."""
-        page = self.pages[0]
-        for start, number in self.page_offsets:
-            if start <= offset:
-                page = number
-        return page
+        return page_at(self.page_offsets, self.pages[0], offset)
 
 
 class Citation(BaseModel):

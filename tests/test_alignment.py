@@ -95,17 +95,23 @@ def test_frameworks_change_retags_without_reembedding(
     kb = make_kb(frameworks_file=edited)
 
     embedded: list[str] = []
-    original = kb.embedder.encode_passages
+    original, original_spans = kb.embedder.encode_passages, kb.embedder.encode_passages_with_spans
 
     def counting(texts: list[str], show_progress: bool = False):
         embedded.extend(texts)
         return original(texts, show_progress)
 
+    def counting_spans(texts: list[str], spans):
+        embedded.extend(texts)
+        return original_spans(texts, spans)
+
     kb.embedder.encode_passages = counting  # type: ignore[method-assign]
+    kb.embedder.encode_passages_with_spans = counting_spans  # type: ignore[method-assign]
     try:
         report = kb.ingest()
     finally:
         kb.embedder.encode_passages = original  # type: ignore[method-assign]
+        kb.embedder.encode_passages_with_spans = original_spans  # type: ignore[method-assign]
     assert {f.status.value for f in report.files} == {"unchanged"}
     after = {p.id: p.payload for p in kb.store.scroll(with_dense=True)}
     assert set(after) == set(before)

@@ -46,13 +46,13 @@ def progress(file, stage, done, total):
     say(stage, f"{done}/{total}", file)
 
 kb = KnowledgeBase(Settings())
-real_encode = kb.embedder.encode_passages
+real_encode = kb.embedder.encode_passages_with_spans
 
-def encode_passages(texts, show_progress=False):
+def encode_passages_with_spans(texts, spans):
     say("embedding-start", len(texts), state["file"])
-    return real_encode(texts, show_progress)
+    return real_encode(texts, spans)
 
-kb.embedder.encode_passages = encode_passages
+kb.embedder.encode_passages_with_spans = encode_passages_with_spans
 real_persist = persistence.CollectionPersistence.persist
 
 def persist(self, point):
