@@ -1,8 +1,9 @@
 """`kb eval answers`: citation precision, answer recall, abstention on no-answer questions, false abstention.
 
 A citation is correct when its file and page are gold for the question, or its quote holds the gold span.
-The evidence score of every question is kept, so the same run also shows how each abstention threshold
-would trade abstention against false abstention (that table is how ``abstain_threshold`` was chosen).
+The evidence score of every question is kept, with how far its own bar sat from ``abstain_threshold`` (the
+cross-lingual offset, the unknown-name margin), so the same run also shows how each abstention threshold would
+trade abstention against false abstention (that table is how ``abstain_threshold`` was chosen).
 """
 
 from __future__ import annotations
@@ -50,9 +51,15 @@ def evaluate_answers(kb: KnowledgeBase, mode: str = "evidence") -> AnswerEval:
     unanswerable = read_questions(NO_ANSWER_QUESTIONS)
     correct = cited = hit = abstained = dropped = 0
     rows, scores_yes, scores_no = [], [], []
+    threshold = kb.settings.abstain_threshold
+
+    def margin(a: Answer) -> float:
+        """Evidence score above this question's own bar, were the threshold 0 (so the sweep keeps the offsets)."""
+        return a.coverage.get("best_evidence_score", 0.0) - (a.coverage.get("abstain_below", threshold) - threshold)
+
     for q in answerable:
         a = kb.ask(q.question, mode=mode)
-        scores_yes.append(a.coverage.get("best_evidence_score", 0.0))
+        scores_yes.append(margin(a))
         dropped += a.dropped_claims
         if a.abstained:
             abstained += 1
@@ -66,7 +73,7 @@ def evaluate_answers(kb: KnowledgeBase, mode: str = "evidence") -> AnswerEval:
     abstained_no = 0
     for q in unanswerable:
         a = kb.ask(q.question, mode=mode)
-        scores_no.append(a.coverage.get("best_evidence_score", 0.0))
+        scores_no.append(margin(a))
         abstained_no += a.abstained
         rows.append({"id": q.id, "abstained": a.abstained, "score": scores_no[-1]})
     yes, no = np.asarray(scores_yes), np.asarray(scores_no)
