@@ -89,11 +89,6 @@ def score_sentences(
     by_span = {}
     for hit, (spans, vecs) in zip(hits, vectors.get([(h.chunk_id, h.text) for h in hits]), strict=True):
         by_span |= {(hit.chunk_id, a, b): v for (a, b), v in zip(spans, vecs, strict=True)}
-    # spans stored in the index by an older sentence splitter may not line up with today's: embed those here
-    missing = [s for s in sentences if (s.hit.chunk_id, *s.span) not in by_span]
-    if missing:
-        extra = vectors.embedder.encode_passages([compact(s.hit.text[slice(*s.span)]) for s in missing])
-        by_span |= {(s.hit.chunk_id, *s.span): v for s, v in zip(missing, extra, strict=True)}
     q_terms = terms(question, question_language or "en")
     for s in sentences:
         s.similarity = float(by_span[(s.hit.chunk_id, *s.span)] @ question_vector)

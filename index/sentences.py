@@ -31,10 +31,14 @@ class SentenceVectors:
 
     def put(self, pid: str, spans: list[tuple[int, int]], vectors: np.ndarray) -> None:
         with self._lock:
-            self._cache[pid] = (spans, vectors)
-            self._cache.move_to_end(pid)
-            while len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
+            self._put(pid, spans, vectors)
+
+    def _put(self, pid: str, spans: list[tuple[int, int]], vectors: np.ndarray) -> None:
+        """Caller holds the lock."""
+        self._cache[pid] = (spans, vectors)
+        self._cache.move_to_end(pid)
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
 
     def get(self, passages: list[tuple[str, str]]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
         """(spans, unit vectors) for each (passage id, text), encoding only the passages not seen before."""
@@ -47,10 +51,8 @@ class SentenceVectors:
             with self._lock:
                 pos = 0
                 for (pid, _), sp in zip(missing, spans, strict=True):
-                    self._cache[pid] = (sp, vectors[pos : pos + len(sp)])
+                    self._put(pid, sp, vectors[pos : pos + len(sp)])
                     pos += len(sp)
-                while len(self._cache) > self.capacity:
-                    self._cache.popitem(last=False)
         with self._lock:
             out = []
             for pid, _ in passages:

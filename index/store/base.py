@@ -63,6 +63,33 @@ class StoredPoint(BaseModel):
 
 
 RetrieverWeights = tuple[float, float, float]  # RRF weights of (passage dense, BM25, sentence MaxSim)
+DEFAULT_WEIGHTS: RetrieverWeights = (1.0, 1.0, 0.0)
+
+
+def retrievers(
+    dense: list[float] | None, sparse: SparseVector | None, weights: RetrieverWeights | None, sentences: bool = True
+) -> list[tuple[str, float]]:
+    """The (vector name, RRF weight) of each retriever a query runs: it has its query vector and a weight > 0
+    (and, for sentences, the collection stores them). Both engines fuse exactly these."""
+    w_dense, w_sparse, w_sentences = weights or DEFAULT_WEIGHTS
+    chosen = []
+    if dense is not None and w_dense > 0:
+        chosen.append((DENSE, w_dense))
+    if sparse is not None and sparse.indices and w_sparse > 0:
+        chosen.append((SPARSE, w_sparse))
+    if dense is not None and w_sentences > 0 and sentences:
+        chosen.append((SENTENCES, w_sentences))
+    return chosen
+
+
+def hit_payload(payload: dict | None, vectors: dict) -> dict:
+    """A hit's payload plus the vectors search re-scores with: ``_dense``, ``_sentences``, ``_terms`` (BM25 ids)."""
+    out = {**(payload or {}), "_dense": vectors.get(DENSE)}
+    if vectors.get(SENTENCES):
+        out["_sentences"] = vectors[SENTENCES]
+    if vectors.get(SPARSE) is not None:
+        out["_terms"] = list(vectors[SPARSE].indices)
+    return out
 
 
 class ScoredPoint(BaseModel):

@@ -49,6 +49,8 @@ from index.store.base import (
     StoredPoint,
     VectorStore,
     filter_terms,
+    hit_payload,
+    retrievers,
 )
 from kb.records import SearchFilters
 from kb.settings import Settings
@@ -72,16 +74,6 @@ def to_edge_filter(filters: SearchFilters | None) -> qe.Filter | None:
     if year is not None:
         must.append(qe.FieldCondition("year", range=qe.RangeFloat(gte=year[0], lte=year[1])))
     return qe.Filter(must=must)
-
-
-def _scored(p) -> ScoredPoint:
-    vectors = p.vector or {}
-    payload = {**(p.payload or {}), "_dense": vectors.get(DENSE)}
-    if vectors.get(SENTENCES):
-        payload["_sentences"] = vectors[SENTENCES]
-    if vectors.get(SPARSE) is not None:
-        payload["_terms"] = list(vectors[SPARSE].indices)
-    return ScoredPoint(id=str(p.id), score=p.score, payload=payload)
 
 
 def _busy(path: Path, exc: BaseException | None = None) -> IndexBusyError:
@@ -350,15 +342,13 @@ class EdgeStore(VectorStore):
         if self.shard is None:
             return []
         flt = to_edge_filter(filters)
-        w_dense, w_sparse, w_sentences = weights or (1.0, 1.0, 0.0)
-        sources: list[tuple[qe.Query, str, float]] = []
-        if dense is not None and w_dense > 0:
-            sources.append((qe.Query.Nearest(list(dense), using=DENSE), DENSE, w_dense))
-        if sparse is not None and sparse.indices and w_sparse > 0:
-            vector = qe.SparseVector(list(sparse.indices), list(sparse.values))
-            sources.append((qe.Query.Nearest(vector, using=SPARSE), SPARSE, w_sparse))
-        if dense is not None and w_sentences > 0:
-            sources.append((qe.Query.Nearest([list(dense)], using=SENTENCES), SENTENCES, w_sentences))
+        vectors: dict = {DENSE: list(dense) if dense is not None else None, SENTENCES: [list(dense or [])]}
+        if sparse is not None:
+            vectors[SPARSE] = qe.SparseVector(list(sparse.indices), list(sparse.values))
+        sources = [
+            (qe.Query.Nearest(vectors[name], using=name), name, weight)
+            for name, weight in retrievers(dense, sparse, weights)
+        ]
         if not sources:
             return []
         wanted = [DENSE, SENTENCES, SPARSE]
@@ -374,7 +364,10 @@ class EdgeStore(VectorStore):
                 with_payload=True,
                 with_vector=wanted,
             )
-        return [_scored(p) for p in self.shard.query(request)]
+        return [
+            ScoredPoint(id=str(p.id), score=p.score, payload=hit_payload(p.payload, p.vector or {}))
+            for p in self.shard.query(request)
+        ]
 
     def facets(self, filters: SearchFilters | None, keys: tuple[str, ...] = FACET_KEYS) -> dict[str, dict]:
         if self.shard is None:

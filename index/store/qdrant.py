@@ -26,6 +26,8 @@ from index.store.base import (
     StoredPoint,
     VectorStore,
     filter_terms,
+    hit_payload,
+    retrievers,
 )
 from kb.records import SearchFilters
 from kb.settings import Settings
@@ -180,15 +182,11 @@ class QdrantStore(VectorStore):
         if not self._exists():
             return []
         flt = to_filter(filters)
-        w_dense, w_sparse, w_sentences = weights or (1.0, 1.0, 0.0)
         sentences = self.has_sentences
-        sources: list[tuple[object, str, float]] = []
-        if dense is not None and w_dense > 0:
-            sources.append((dense, DENSE, w_dense))
-        if sparse is not None and sparse.indices and w_sparse > 0:
-            sources.append((models.SparseVector(indices=sparse.indices, values=sparse.values), SPARSE, w_sparse))
-        if dense is not None and w_sentences > 0 and sentences:
-            sources.append(([dense], SENTENCES, w_sentences))
+        vectors: dict = {DENSE: dense, SENTENCES: [dense]}
+        if sparse is not None:
+            vectors[SPARSE] = models.SparseVector(indices=sparse.indices, values=sparse.values)
+        sources = [(vectors[name], name, weight) for name, weight in retrievers(dense, sparse, weights, sentences)]
         if not sources:
             return []
         wanted = [DENSE, SPARSE, SENTENCES] if sentences else [DENSE, SPARSE]
@@ -206,16 +204,14 @@ class QdrantStore(VectorStore):
                 with_payload=True,
                 with_vectors=wanted,
             )
-        out = []
-        for p in res.points:
-            vectors = p.vector if isinstance(p.vector, dict) else {}
-            payload = {**(p.payload or {}), "_dense": vectors.get(DENSE)}
-            if vectors.get(SENTENCES):
-                payload["_sentences"] = vectors[SENTENCES]
-            if vectors.get(SPARSE) is not None:
-                payload["_terms"] = list(vectors[SPARSE].indices)
-            out.append(ScoredPoint(id=str(p.id), score=p.score, payload=payload))
-        return out
+        return [
+            ScoredPoint(
+                id=str(p.id),
+                score=p.score,
+                payload=hit_payload(p.payload, p.vector if isinstance(p.vector, dict) else {}),
+            )
+            for p in res.points
+        ]
 
     def facets(self, filters: SearchFilters | None, keys: tuple[str, ...] = FACET_KEYS) -> dict[str, dict]:
         if not self._exists():
