@@ -48,7 +48,8 @@ def evaluate_alignment(tagger: Tagger, folds: int = 5, seed: int = 0) -> Alignme
     for train, test in KFold(folds, shuffle=True, random_state=seed).split(vectors):
         items: list[LabelledText] = [gold[i] for i in train] + extra
         models = tagger.fit(np.vstack([vectors[train], extra_vectors]), items)
-        for row, labels in zip(test, tagger.tag_vectors(vectors[test], models), strict=True):
+        tags = tagger.tag_vectors(vectors[test], [gold[i].text for i in test], models)
+        for row, labels in zip(test, tags, strict=True):
             pred[row] = [lab in labels for lab in ids]
     per_label = []
     for j, lab in enumerate(ids):

@@ -8,10 +8,12 @@ trade abstention against false abstention (that table is how ``abstain_threshold
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from pydantic import BaseModel, Field
 
-from eval.retrieval import CORPUS_QUESTIONS, NO_ANSWER_QUESTIONS, Question, quotes, read_questions
+from eval.retrieval import CORPUS_JUDGMENTS, CORPUS_QUESTIONS, NO_ANSWER_QUESTIONS, Question, quotes, read_questions
 from kb.records import Answer, Citation
 from kb.service import KnowledgeBase
 
@@ -34,6 +36,7 @@ class ThresholdRow(BaseModel):
 
 class AnswerEval(BaseModel):
     mode: str
+    gold: str = "writer"  # as in RetrievalEval
     questions: int
     no_answer_questions: int
     citation_precision: float
@@ -46,8 +49,10 @@ class AnswerEval(BaseModel):
     per_question: list[dict] = Field(default_factory=list)
 
 
-def evaluate_answers(kb: KnowledgeBase, mode: str = "evidence") -> AnswerEval:
-    answerable = read_questions(CORPUS_QUESTIONS)
+def evaluate_answers(
+    kb: KnowledgeBase, mode: str = "evidence", judgments: Path | None = CORPUS_JUDGMENTS
+) -> AnswerEval:
+    answerable = read_questions(CORPUS_QUESTIONS, judgments)
     unanswerable = read_questions(NO_ANSWER_QUESTIONS)
     correct = cited = hit = abstained = dropped = 0
     rows, scores_yes, scores_no = [], [], []
@@ -83,7 +88,8 @@ def evaluate_answers(kb: KnowledgeBase, mode: str = "evidence") -> AnswerEval:
         for t in np.arange(0.80, 0.92, 0.005)
     ]  # fmt: skip
     return AnswerEval(
-        mode=mode, questions=len(answerable), no_answer_questions=len(unanswerable),
+        mode=mode, gold="pooled" if judgments else "writer", questions=len(answerable),
+        no_answer_questions=len(unanswerable),
         citation_precision=round(correct / cited, 4) if cited else 0.0,
         answer_recall=round(hit / len(answerable), 4), abstain_no_answer=round(abstained_no / len(unanswerable), 4),
         false_abstention=round(abstained / len(answerable), 4), dropped_claims=dropped,

@@ -1,7 +1,9 @@
 """`kb eval retrieval`: recall@1/5/10, MRR@10 and nDCG@10 of BM25, dense, fused and fused+reranked search.
 
 Two question sets. Our own (``eval/data/corpus_questions.jsonl``) over ``../shared/corpus``: a hit is relevant
-when it comes from a gold file and either its best-sentence page is a gold page or it quotes the gold span.
+when it comes from a gold file and either its best-sentence page is a gold page or it quotes the gold span. Gold
+pages are the question writer's, plus the pages that pooled judgments (``corpus_judgments.jsonl``: every page that
+any pipeline or the answerer returned, judged by reading it) found to state the same answer in other words.
 COVID-QA (external, English, long articles): a hit is relevant when it holds the gold answer text. Every
 baseline runs in the same process over the same index, so the rows are comparable.
 """
@@ -25,6 +27,7 @@ from kb.settings import Settings
 EVAL_DATA = Path(__file__).parent / "data"
 CORPUS_QUESTIONS = EVAL_DATA / "corpus_questions.jsonl"
 NO_ANSWER_QUESTIONS = EVAL_DATA / "no_answer_questions.jsonl"
+CORPUS_JUDGMENTS = EVAL_DATA / "corpus_judgments.jsonl"
 # name -> (search mode, rerank)
 PIPELINES: dict[str, tuple[str, bool]] = {
     "bm25": ("sparse", False),
@@ -38,6 +41,18 @@ PIPELINES: dict[str, tuple[str, bool]] = {
 class GoldAnswer(BaseModel):
     file: str
     pages: list[int]
+    evidence: str = ""  # a judged page's own answering span (the question's answer_text holds on the writer's pages)
+
+
+class Judgment(BaseModel):
+    """One pooled page judged for one question; the unrelevant ones record what was already read."""
+
+    id: str
+    file: str
+    page: int
+    relevant: bool
+    evidence: str = ""
+    why: str = ""
 
 
 class Question(BaseModel):
@@ -49,8 +64,22 @@ class Question(BaseModel):
     answer_text: str = ""
 
 
-def read_questions(path: Path) -> list[Question]:
-    return [Question(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_judgments(path: Path = CORPUS_JUDGMENTS) -> list[Judgment]:
+    return [Judgment(**row) for row in _jsonl(path)] if path.exists() else []
+
+
+def read_questions(path: Path, judgments: Path | None = None) -> list[Question]:
+    """The questions; with ``judgments``, the pages judged relevant join each question's gold pages."""
+    questions = [Question(**row) for row in _jsonl(path)]
+    by_id = {q.id: q for q in questions}
+    for j in read_judgments(judgments) if judgments else []:
+        if j.relevant and j.id in by_id:
+            by_id[j.id].answers.append(GoldAnswer(file=j.file, pages=[j.page], evidence=j.evidence))
+    return questions
 
 
 def normalise(text: str) -> str:
@@ -81,12 +110,14 @@ class PipelineResult(BaseModel):
     pipeline: str
     scores: dict[str, Scores]
     page_accuracy: float  # among relevant hits ranked first, the share whose cited page is a gold page
+    judged_share: float | None = None  # share of returned hits whose page is gold or was judged (pool coverage)
     latency_ms_p50: float
     per_question: list[dict] = Field(default_factory=list)
 
 
 class RetrievalEval(BaseModel):
     question_set: str
+    gold: str = "writer"  # "writer": the question writer's pages only; "pooled": plus the judged pages
     documents: int
     chunks: int
     results: list[PipelineResult]
@@ -99,17 +130,21 @@ def run_pipelines(
     groups: Callable[[Question], dict[str, str]],
     pipelines: list[str],
     k: int = 10,
+    judged: Callable[[Question, Hit], bool] | None = None,
 ) -> list[PipelineResult]:
+    """``judged`` says whether a hit's page was ever judged; its share of the top k shows when the pool is stale."""
     results = []
     kb.search("warm-up", k=1)  # load the model and open the store before timing
     for name in pipelines:
         mode, rerank = PIPELINES[name]
-        scored, timings, exact, firsts = [], [], 0, 0
+        scored, timings, exact, firsts, seen, shown = [], [], 0, 0, 0, 0
         for q in questions:
             started = time.perf_counter()
             hits = kb.search(q.question, k=k, mode=mode, rerank=rerank).hits
             timings.append(time.perf_counter() - started)
             flags = [relevant(q, h) for h in hits]
+            if judged is not None:
+                seen, shown = seen + sum(f or judged(q, h) for h, f in zip(hits, flags, strict=True)), shown + len(hits)
             scored.append(QuestionScore(id=q.id, groups=groups(q), relevant=flags, ideal_hits=1))
             first = next((h for h, f in zip(hits, flags, strict=True) if f), None)
             if first is not None and q.answers:
@@ -121,6 +156,7 @@ def run_pipelines(
                 pipeline=name,
                 scores=breakdown(scored),
                 page_accuracy=round(exact / firsts, 4) if firsts else 0.0,
+                judged_share=round(seen / shown, 4) if shown else None,
                 latency_ms_p50=round(1000 * timings[len(timings) // 2], 1) if timings else 0.0,
                 per_question=[{"id": s.id, "rank": _first_relevant(s.relevant)} for s in scored],
             )
@@ -139,15 +175,21 @@ def eval_library(base: Settings, name: str) -> Settings:
 
 
 def evaluate_corpus(
-    kb: KnowledgeBase, corpus: Path, pipelines: list[str], path: Path = CORPUS_QUESTIONS
+    kb: KnowledgeBase,
+    corpus: Path,
+    pipelines: list[str],
+    path: Path = CORPUS_QUESTIONS,
+    judgments: Path | None = CORPUS_JUDGMENTS,
 ) -> RetrievalEval:
     """Ingest the shared corpus (incremental: cheap when already done) and score our question set."""
     kb.ingest([corpus])
-    questions = read_questions(path)
-    results = run_pipelines(kb, questions, corpus_relevant, lambda q: {"type": q.type, "lang": q.lang}, pipelines)
+    questions = read_questions(path, judgments)
+    seen = {(j.id, j.file, j.page) for j in read_judgments(judgments)} if judgments else set()
+    results = run_pipelines(kb, questions, corpus_relevant, lambda q: {"type": q.type, "lang": q.lang}, pipelines,
+                            judged=(lambda q, h: (q.id, h.file, h.page) in seen) if judgments else None)  # fmt: skip
     docs = [d for d in kb.documents() if d.status == "indexed"]
-    return RetrievalEval(question_set=path.stem, documents=len(docs), chunks=sum(d.chunks for d in docs),
-                         results=results)  # fmt: skip
+    return RetrievalEval(question_set=path.stem, gold="pooled" if judgments else "writer", documents=len(docs),
+                         chunks=sum(d.chunks for d in docs), results=results)  # fmt: skip
 
 
 # --- COVID-QA ------------------------------------------------------------------------------------------------

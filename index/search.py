@@ -254,9 +254,26 @@ class Searcher:
                 for name, vals in docs.items()}  # fmt: skip
 
 
+# Words that open a question in the Region's languages: "cost of the Malawi strategy" is a search-box query,
+# "what is the cost of the Malawi strategy" a question even when typed without "?".
+_QUESTION_WORDS = {
+    "en": "what which who whom whose when where why how is are does do can could should",
+    "fr": "quel quelle quels quelles qui que quoi quand où pourquoi comment combien est-ce",
+    "de": "was welche welcher welches wer wann wo warum wie wieviel wieviele ist sind kann gibt",
+    "es": "qué que cuál cuáles quién cuándo dónde por cómo cuánto cuántos cuántas",
+    "it": "che cosa quale quali chi quando dove perché come quanto quanti quante",
+    "no": "hva hvilke hvilken hvem når hvor hvorfor hvordan",
+    "pl": "co jaki jakie która który kto kiedy gdzie dlaczego jak ile czy",
+    "nl": "wat welke wie wanneer waar waarom hoe hoeveel",
+    "pt": "qual quais quem quando onde porque como quanto",
+}
+INTERROGATIVES = frozenset(word for words in _QUESTION_WORDS.values() for word in words.split())
+
+
 def is_keyword_query(text: str, max_words: int) -> bool:
     """A search-box query (acronyms, article numbers, names) rather than a question: words decide more."""
-    return "?" not in text and len(re.findall(r"\w+", text)) <= max_words
+    words = re.findall(r"[\w-]+", text.lower())
+    return "?" not in text and 0 < len(words) <= max_words and words[0] not in INTERROGATIVES
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:

@@ -287,7 +287,7 @@ class Pipeline:
             spans = [spans_of(c.text) for c in batch]
             vectors, sentences = self.embedder.encode_passages_with_spans([c.text for c in batch], spans)
             if self.tagger is not None:
-                for c, labels in zip(batch, self.tagger.tag_vectors(vectors), strict=True):
+                for c, labels in zip(batch, self.tagger.tag_vectors(vectors, [c.text for c in batch]), strict=True):
                     c.labels = labels
             self.store.upsert([self._point(doc, *item) for item in zip(batch, vectors, spans, sentences, strict=True)])
             self.progress(name, "embedding", min(start + UPSERT_BATCH, total), total)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +51,21 @@ COVID_QA = SHARED / "eval-data" / "covid-qa" / "covidQA_200423.json"
 ALL_PIPELINES = "bm25,dense,sentences,hybrid,hybrid+rerank"
 CorpusDir = Annotated[Path, typer.Option(help="Folder of the corpus the question set is written over.")]
 Library = Annotated[Path | None, typer.Option(help="Use this KB home (default: KB_HOME/eval/corpus).")]
+WriterGold = Annotated[
+    bool,
+    typer.Option(help="Count only the question writer's gold pages, not those added by pooled judgments."),
+]
+
+
+@contextmanager
+def _corpus_kb(corpus: Path, library: Path | None) -> Iterator:
+    """The evaluation library with the corpus ingested (incremental: cheap when already done), closed after."""
+    kb = _eval_kb("corpus", library)
+    try:
+        kb.ingest([corpus])
+        yield kb
+    finally:
+        kb.close()
 
 
 def _eval_kb(name: str, library: Path | None):
@@ -63,13 +80,14 @@ def _eval_kb(name: str, library: Path | None):
 
 def _scores_table(title: str, evaluation, groups: bool) -> Table:
     table = Table(title=title)
-    for col in ("pipeline", "group", "n", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "page acc.", "p50 ms"):
+    for col in ("pipeline", "group", "n", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "page acc.", "judged", "p50 ms"):
         table.add_column(col)
     for res in evaluation.results:
         for group, s in res.scores.items():
             if group != "all" and not groups:
                 continue
-            extra = (f"{res.page_accuracy:.3f}", f"{res.latency_ms_p50:.0f}") if group == "all" else ("", "")
+            judged = f"{res.judged_share:.3f}" if res.judged_share is not None else ""
+            extra = (f"{res.page_accuracy:.3f}", judged, f"{res.latency_ms_p50:.0f}") if group == "all" else ("",) * 3
             table.add_row(res.pipeline, group, str(s.n), f"{s.recall_at_1:.3f}", f"{s.recall_at_5:.3f}",
                           f"{s.recall_at_10:.3f}", f"{s.mrr_at_10:.3f}", f"{s.ndcg_at_10:.3f}", *extra)  # fmt: skip
     return table
@@ -82,19 +100,22 @@ def eval_retrieval(
     covid_articles: Annotated[int, typer.Option(help="COVID-QA articles to index (0: skip the external set).")] = 20,
     pipelines: Annotated[str, typer.Option(help="Comma-separated pipelines to compare.")] = ALL_PIPELINES,
     library: Library = None,
+    writer_gold: WriterGold = False,
 ) -> None:
     """Recall@1/5/10, MRR@10, nDCG@10 per pipeline, question type and language; JSON in eval/results."""
-    from eval.retrieval import evaluate_corpus, evaluate_covid
+    from eval.retrieval import CORPUS_JUDGMENTS, CORPUS_QUESTIONS, evaluate_corpus, evaluate_covid
 
     chosen = [p.strip() for p in pipelines.split(",") if p.strip()]
     results = {}
     kb = _eval_kb("corpus", library)
     try:
-        results["corpus"] = evaluate_corpus(kb, corpus, chosen)
+        judgments = None if writer_gold else CORPUS_JUDGMENTS
+        results["corpus"] = evaluate_corpus(kb, corpus, chosen, CORPUS_QUESTIONS, judgments)
     finally:
         kb.close()
     c = results["corpus"]
-    out.print(_scores_table(f"Corpus questions ({c.documents} documents, {c.chunks} chunks)", c, groups=True))
+    title = f"Corpus questions ({c.documents} documents, {c.chunks} chunks, {c.gold} gold pages)"
+    out.print(_scores_table(title, c, groups=True))
     if covid_articles > 0:
         kb = _eval_kb(f"covid-qa-{covid_articles}", None)
         try:
@@ -106,6 +127,22 @@ def eval_retrieval(
     out.print(f"written to {save_result('retrieval', {k: v.model_dump() for k, v in results.items()})}")
 
 
+@eval_app.command("pool")
+def eval_pool(
+    out_file: Annotated[Path, typer.Argument(help="JSONL file to write the unjudged pages to.")],
+    corpus: CorpusDir = SHARED / "corpus",
+    library: Library = None,
+    k: Annotated[int, typer.Option(help="Hits per pipeline and question to pool.")] = 10,
+) -> None:
+    """Pages any pipeline or the answerer returns that are neither gold nor judged yet (to judge by hand)."""
+    from eval.pooling import unjudged_pages
+
+    with _corpus_kb(corpus, library) as kb:
+        rows = unjudged_pages(kb, corpus, k=k)
+    out_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out.print(f"{len(rows)} unjudged pages for {len({r['id'] for r in rows})} questions written to {out_file}")
+
+
 @eval_app.command("latency")
 def eval_latency(
     corpus: CorpusDir = SHARED / "corpus",
@@ -115,12 +152,8 @@ def eval_latency(
     """Search latency p50/p95 per pipeline on the ingested corpus, model loaded (the interactive cost)."""
     from eval.latency import measure_latency
 
-    kb = _eval_kb("corpus", library)
-    try:
-        kb.ingest([corpus])
+    with _corpus_kb(corpus, library) as kb:
         rows = measure_latency(kb, rounds=rounds)
-    finally:
-        kb.close()
     table = Table(title="Search latency after warm-up (ms)")
     for col in ("pipeline", "queries", "p50", "p95", "max"):
         table.add_column(col)
@@ -135,17 +168,15 @@ def eval_answers(
     corpus: CorpusDir = SHARED / "corpus",
     library: Library = None,
     mode: Annotated[str, typer.Option(help="evidence or llm.")] = "evidence",
+    writer_gold: WriterGold = False,
 ) -> None:
     """Citation precision, answer recall, abstention on no-answer questions and false abstention."""
     from eval.answers import evaluate_answers
+    from eval.retrieval import CORPUS_JUDGMENTS
 
-    kb = _eval_kb("corpus", library)
-    try:
-        kb.ingest([corpus])
-        result = evaluate_answers(kb, mode=mode)
-    finally:
-        kb.close()
-    table = Table(title=f"Answers ({result.mode} mode, abstain threshold {result.threshold})")
+    with _corpus_kb(corpus, library) as kb:
+        result = evaluate_answers(kb, mode=mode, judgments=None if writer_gold else CORPUS_JUDGMENTS)
+    table = Table(title=f"Answers ({result.mode} mode, abstain threshold {result.threshold}, {result.gold} gold pages)")
     for col in ("metric", "value", "target"):
         table.add_column(col)
     table.add_row("citation precision", f"{result.citation_precision:.3f}", "≥ 0.90")

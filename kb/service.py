@@ -129,7 +129,10 @@ class KnowledgeBase:
         for doc in stale:
             points = list(self.store.scroll(SearchFilters(doc_ids=[doc.doc_id]), with_dense=True))
             if points:
-                tags = self.tagger.tag_vectors(np.asarray([p.payload["_dense"] for p in points], dtype=np.float32))
+                tags = self.tagger.tag_vectors(
+                    np.asarray([p.payload["_dense"] for p in points], dtype=np.float32),
+                    [p.payload["text"] for p in points],
+                )
                 groups: dict[str, list[str]] = {}
                 for point, labels in zip(points, tags, strict=True):
                     groups.setdefault(json.dumps(labels, sort_keys=True), []).append(point.id)

@@ -103,9 +103,11 @@ class Settings(BaseSettings):
     )
     fusion_sparse_weight: float = Field(1.0, description="RRF weight of BM25 for questions.")
     fusion_keyword_sparse_weight: float = Field(
-        2.0, description="RRF weight of BM25 for keyword-style queries (no '?', at most keyword_query_max_words)."
+        4.0,
+        description="RRF weight of BM25 for keyword-style queries (no '?', no question word first, at most "
+        "keyword_query_max_words).",
     )
-    keyword_query_max_words: int = Field(6, description="Longest query (in words) treated as keyword-style.")
+    keyword_query_max_words: int = Field(12, description="Longest query (in words) treated as keyword-style.")
     rerank: bool = Field(True, description="Re-score fused candidates at sentence level.")
     dedup_threshold: float = Field(
         0.5, description="Share of the shorter passage's word 3-grams found in another above which they are duplicates."
@@ -178,7 +180,7 @@ class Settings(BaseSettings):
         description="Passages labelled with framework ids, used to train the tagger (and to evaluate it, by CV).",
     )
     tag_gate_threshold: float = Field(
-        0.5, description="Probability a passage needs to count as policy substance (else it gets no label)."
+        0.6, description="Probability a passage needs to count as policy substance (else it gets no label)."
     )
     tag_label_threshold: float = Field(
         0.4, description="Probability a second or third label needs; the best label of a substantive passage stays."

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from index.search import is_keyword_query
 from kb.records import SearchFilters
 from kb.service import KnowledgeBase
 from tests.conftest import SMALL_DOCS
@@ -164,6 +165,10 @@ def test_keyword_queries_lean_on_words(small_library: KnowledgeBase) -> None:
     question = s.weights(s.prepare("Combien d'infirmiers sont enregistrés dans le RPPS ?"), "hybrid")
     assert keyword[1] > question[1] and keyword[0] == question[0]
     assert s.weights(s.prepare("RPPS"), "dense") == (1.0, 0.0, 0.0)
+    # a question typed without "?" stays a question; a long search-box phrase of names stays keyword-style
+    assert not is_keyword_query("combien d'infirmiers sont enregistrés dans le RPPS", 12)
+    assert not is_keyword_query("Wie viele Ärzte sind im RPPS registriert", 12)
+    assert is_keyword_query("DNMA Diccionario Nacional de Medicamentos y Afines modelo de referencia dm+d", 12)
 
 
 def test_cli_search_json_contract_and_queries_file(small_library: KnowledgeBase, monkeypatch, tmp_path: Path) -> None:
