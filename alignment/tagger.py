@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 import unicodedata
 from functools import cached_property
@@ -185,17 +186,20 @@ class Tagger:
         return items
 
     def _training_vectors(self, items: list[LabelledText]) -> np.ndarray:
-        """Embeddings of the training texts, cached in KB_HOME so each process does not re-embed them."""
+        """Embeddings of the training texts (~40 s of model time on 2 cores), cached once per model and texts."""
         return self._embed_cached([i.text for i in items])
 
     def _embed_cached(self, texts: list[str]) -> np.ndarray:
+        """A pure function of model and texts, so it lives beside the converted model and every library shares it."""
         key = hashlib.sha256(json.dumps([self.embedder.fingerprint, texts]).encode()).hexdigest()[:16]
-        cache = self.settings.home / "cache" / f"alignment-{key}.npy"
+        cache = self.settings.resolved_model_cache() / "alignment" / f"{key}.npy"
         if cache.exists():
             return np.load(cache)
         vectors = self.embedder.encode_passages(texts)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, vectors)
+        partial = cache.with_name(f"{key}.{os.getpid()}.tmp.npy")
+        np.save(partial, vectors)
+        partial.replace(cache)  # atomic: a concurrent process never loads half a file
         return vectors
 
     @cached_property

@@ -45,7 +45,7 @@ class GoldAnswer(BaseModel):
 
 
 class Judgment(BaseModel):
-    """One pooled page judged for one question; the unrelevant ones record what was already read."""
+    """One pooled page judged for one question; the irrelevant ones record what was already read."""
 
     id: str
     file: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from index.embedder import Embedder
@@ -11,24 +10,8 @@ from kb.settings import Settings
 from tests.conftest import copy_docs
 
 
-def seed_tagger_cache(basetemp: Path, home: Path) -> int:
-    """Copy the tagger's training-set embeddings that another library of this test run already computed.
-
-    They are cached per KB_HOME under a name derived from the model and the training texts, so a copy is used
-    only when it is exactly right; without one the tagger embeds its ~190 training texts (a minute on a busy
-    2-core machine)."""
-    target = home / "cache"
-    copied = 0
-    for found in sorted(basetemp.glob("*/*/cache/alignment-*.npy")):
-        target.mkdir(parents=True, exist_ok=True)
-        if not (target / found.name).exists():
-            shutil.copy(found, target / found.name)
-            copied += 1
-    return copied
-
-
 def build_library(
-    root: Path, names: list[str], base_settings: Settings, embedder: Embedder, basetemp: Path, **overrides: object
+    root: Path, names: list[str], base_settings: Settings, embedder: Embedder, **overrides: object
 ) -> KnowledgeBase:
     """A library of these shared-corpus documents under ``root``, ingested with the session's model."""
     copy_docs(names, root / "corpus")
@@ -38,7 +21,6 @@ def build_library(
         "metadata_csv": root / "corpus" / "metadata.csv",
     }
     settings = Settings(**(values | overrides))
-    seed_tagger_cache(basetemp, settings.home)
     kb = KnowledgeBase(settings)
     kb.__dict__["embedder"] = embedder
     report = kb.ingest()

@@ -38,7 +38,7 @@ def app_kb(tmp_path_factory: pytest.TempPathFactory, base_settings: Settings, em
     """A two-document library (English PDF, German Markdown) that the app's cached KnowledgeBase is made of."""
     kb = build_library(
         tmp_path_factory.mktemp("app-library"), [FACTSHEET, GEMATIK], base_settings, embedder,
-        tmp_path_factory.getbasetemp(), watch_interval_s=0, editor_password=None, upload_max_mb=1,
+        watch_interval_s=0, editor_password=None, upload_max_mb=1,
     )  # fmt: skip
     mp = pytest.MonkeyPatch()
     mp.setattr(common, "open_kb", lambda: kb)

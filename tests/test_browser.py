@@ -44,8 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, base_settings: Settings, em
     if not Path(CHROMIUM).exists():
         pytest.fail(f"chromium is missing at {CHROMIUM} (apt-get install chromium)")
     root = tmp_path_factory.mktemp("browser-library")
-    kb = build_library(root, [SMALL_DOCS["en"], SMALL_DOCS["de"]], base_settings, embedder,
-                       tmp_path_factory.getbasetemp())  # fmt: skip
+    kb = build_library(root, [SMALL_DOCS["en"], SMALL_DOCS["de"]], base_settings, embedder)
     settings = kb.settings
     kb.close()  # the app process must hold the index: embedded Qdrant admits one
     port = _free_port()
