@@ -185,12 +185,9 @@ class Tagger:
         items += [LabelledText(text=t, labels=[]) for t in self.frameworks.background or DEFAULT_BACKGROUND]
         return items
 
-    def _training_vectors(self, items: list[LabelledText]) -> np.ndarray:
-        """Embeddings of the training texts (~40 s of model time on 2 cores), cached once per model and texts."""
-        return self._embed_cached([i.text for i in items])
-
     def _embed_cached(self, texts: list[str]) -> np.ndarray:
-        """A pure function of model and texts, so it lives beside the converted model and every library shares it."""
+        """Embeddings of training or prototype texts (the training set: ~40 s of model time on 2 cores). A pure
+        function of model and texts, so it lives beside the converted model and every library shares it."""
         key = hashlib.sha256(json.dumps([self.embedder.fingerprint, texts]).encode()).hexdigest()[:16]
         cache = self.settings.resolved_model_cache() / "alignment" / f"{key}.npy"
         if cache.exists():
@@ -215,7 +212,7 @@ class Tagger:
     @cached_property
     def models(self) -> Models:
         items = self.training_set()
-        return self.fit(self._training_vectors(items), items)
+        return self.fit(self._embed_cached([i.text for i in items]), items)
 
     def fit(self, vectors: np.ndarray, items: list[LabelledText]) -> Models:
         c = self.settings.tag_regularisation

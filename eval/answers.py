@@ -13,14 +13,21 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from eval.retrieval import CORPUS_JUDGMENTS, CORPUS_QUESTIONS, NO_ANSWER_QUESTIONS, Question, quotes, read_questions
+from eval.retrieval import (
+    CORPUS_JUDGMENTS,
+    CORPUS_QUESTIONS,
+    NO_ANSWER_QUESTIONS,
+    Question,
+    gold_for,
+    quotes,
+    read_questions,
+)
 from kb.records import Answer, Citation
 from kb.service import KnowledgeBase
 
 
 def citation_correct(q: Question, c: Citation) -> bool:
-    gold = any(c.file == g.file and c.page in g.pages for g in q.answers)
-    return gold or (any(c.file == g.file for g in q.answers) and quotes(c.quote, q.answer_text))
+    return gold_for(q, c.file, c.page, c.quote)
 
 
 def answered(q: Question, a: Answer) -> bool:

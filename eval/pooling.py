@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eval.retrieval import CORPUS_JUDGMENTS, CORPUS_QUESTIONS, PIPELINES, quotes, read_judgments, read_questions
+from eval.retrieval import CORPUS_JUDGMENTS, CORPUS_QUESTIONS, PIPELINES, gold_for, read_judgments, read_questions
 from ingest.readers import read_pages
 from kb.service import KnowledgeBase
 
@@ -25,8 +25,7 @@ def unjudged_pages(
     pool: dict[tuple[str, str, int], dict] = {}
 
     def add(q, file: str, page: int, text: str, source: str) -> None:
-        gold = any(file == g.file and (page in g.pages or quotes(text, q.answer_text)) for g in q.answers)
-        if gold or (q.id, file, page) in judged:
+        if gold_for(q, file, page, text) or (q.id, file, page) in judged:
             return
         entry = pool.setdefault((q.id, file, page), {"id": q.id, "question": q.question, "type": q.type,
                                                      "answer_text": q.answer_text, "file": file, "page": page,

@@ -94,11 +94,13 @@ def quotes(hit_text: str, answer: str) -> bool:
     return bool(answer) and normalise(answer) in normalise(hit_text)
 
 
+def gold_for(q: Question, file: str, page: int, text: str) -> bool:
+    """A gold file, and either a gold page or the gold span quoted: the one rule for hits, citations and pools."""
+    return any(file == g.file and (page in g.pages or quotes(text, q.answer_text)) for g in q.answers)
+
+
 def corpus_relevant(q: Question, hit: Hit) -> bool:
-    for gold in q.answers:
-        if hit.file == gold.file and (hit.page in gold.pages or quotes(hit.text, q.answer_text)):
-            return True
-    return False
+    return gold_for(q, hit.file, hit.page, hit.text)
 
 
 def page_exact(q: Question, hit: Hit) -> bool:
