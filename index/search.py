@@ -2,10 +2,13 @@
 
 Three retrievers run inside Qdrant under the filters: passage vectors (e5, query prefix), sentence vectors
 compared by MaxSim (a passage found by its one best sentence: precise questions, cross-lingual ones) and BM25
-(identifiers, names). Their candidates are fused with weighted RRF; short keyword-style queries lean on
-BM25. The fused list is re-scored (``rerank``) with the exact passage and best-sentence similarities and the
-query-term coverage, near-duplicates collapse onto the best copy, and each hit's page is the page of its
-best-matching sentence, not the chunk's first page.
+(identifiers, names). Their candidates are fused with weighted RRF. The fused list is re-scored (``rerank``)
+with the exact passage and best-sentence similarities and the query-term coverage, near-duplicates collapse
+onto the best copy, and each hit's page is the page of its best-matching sentence, not the chunk's first page.
+
+Keyword-style queries ("DHI 1.4.1", "MyHealth@EU") are not questions: the few words carry little meaning for
+the embeddings and everything for BM25. They are fused with a small RRF constant (so BM25's weight bites) and
+re-scored with the BM25 score itself, whose IDF lets a rare identifier outweigh common words.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class QueryVectors:
     language: str
     dense: list[float]
     terms: set[str]
+    keyword: bool = False  # keyword-style (see is_keyword_query), not a question
 
 
 class Searcher:
@@ -85,23 +89,26 @@ class Searcher:
     def prepare(self, query: str) -> QueryVectors:
         lang, _ = detect(query)
         dense = self.embedder.encode_queries([query])[0].tolist()
-        return QueryVectors(query, lang, dense, terms(query, lang or "en"))
+        keyword = is_keyword_query(query, self.settings.keyword_query_max_words)
+        return QueryVectors(query, lang, dense, terms(query, lang or "en"), keyword)
 
     def weights(self, q: QueryVectors, mode: str) -> tuple[float, float, float]:
         """RRF weights of (passage vectors, BM25, sentence vectors); single-retriever modes are the baselines."""
         s = self.settings
         if mode != "hybrid":
             return {"dense": (1.0, 0.0, 0.0), "sparse": (0.0, 1.0, 0.0), "sentences": (0.0, 0.0, 1.0)}[mode]
-        keyword = is_keyword_query(q.text, s.keyword_query_max_words)
-        sparse = s.fusion_keyword_sparse_weight if keyword else s.fusion_sparse_weight
+        sparse = s.fusion_keyword_sparse_weight if q.keyword else s.fusion_sparse_weight
         return (s.fusion_dense_weight, sparse, s.fusion_sentence_weight)
+
+    def rrf_k(self, q: QueryVectors) -> int:
+        return self.settings.keyword_rrf_k if q.keyword else self.settings.rrf_k
 
     def candidates(self, q: QueryVectors, filters: SearchFilters | None, mode: str, limit: int) -> list[ScoredPoint]:
         s = self.settings
         weights = self.weights(q, mode)
         dense = q.dense if weights[0] or weights[2] else None
         sparse = self.sparse.encode_query(q.text, q.language) if weights[1] else None
-        points = self.store.query(dense, sparse, filters, limit=limit, candidates=s.candidates, rrf_k=s.rrf_k,
+        points = self.store.query(dense, sparse, filters, limit=limit, candidates=s.candidates, rrf_k=self.rrf_k(q),
                                   weights=weights)  # fmt: skip
         for p in points:  # sentence vectors stored with the passage: no encoding at query time
             spans, vectors = p.payload.get("sentence_spans"), p.payload.get("_sentences")
@@ -152,15 +159,22 @@ class Searcher:
         if q.language:
             other = np.array([p.payload.get("language", q.language) != q.language for p in points])
             dense_sim = dense_sim + s.rerank_cross_lingual_bonus * other
-        cover = np.array([self._coverage(q, p) for p in points])
-        rrf = np.array([1.0 / (s.rrf_k + i + 1) for i in range(len(points))])
-        score = (
-            s.rerank_rrf_weight * rrf / rrf.max()
-            + s.rerank_dense_weight * _minmax(dense_sim)
-            + s.rerank_lexical_weight * cover
-        )
+        rrf = np.array([1.0 / (self.rrf_k(q) + i + 1) for i in range(len(points))])
+        if q.keyword:
+            lexical = self._bm25_share(q, points)
+            dense_weight, lexical_weight = s.rerank_keyword_dense_weight, s.rerank_keyword_lexical_weight
+        else:
+            lexical = np.array([self._coverage(q, p) for p in points])
+            dense_weight, lexical_weight = s.rerank_dense_weight, s.rerank_lexical_weight
+        score = s.rerank_rrf_weight * rrf / rrf.max() + dense_weight * _minmax(dense_sim) + lexical_weight * lexical
         order = np.argsort(-score, kind="stable")
         return [points[i].model_copy(update={"score": float(score[i])}) for i in order]
+
+    def _bm25_share(self, q: QueryVectors, points: list[ScoredPoint]) -> np.ndarray:
+        """Each candidate's BM25 score over the best candidate's (0 when it shares no term with the query)."""
+        scores = self.store.sparse_scores(self.sparse.encode_query(q.text, q.language), [p.id for p in points])
+        values = np.array([scores.get(p.id, 0.0) for p in points])
+        return values / values.max() if values.max() > 0 else values
 
     def _coverage(self, q: QueryVectors, p: ScoredPoint) -> float:
         """Share of the query's terms in the passage, from its stored BM25 term ids (no text processing)."""

@@ -1,9 +1,10 @@
 """BM25 sparse vectors for Qdrant: multilingual tokens, accent folding, per-language stems and stopwords.
 
-Qdrant applies the IDF (``Modifier.IDF``); we send the saturated term frequency. Each document token is
-indexed twice when stemming changes it: as its stem in the passage's language (so "regulations" finds
-"regulation") and as the plain folded word (so "TEHDAS", "Article 51" or a name match across languages).
-Identifiers written with inner punctuation ("DHI 1.4.1", "MyHealth@EU", "HealthDCAT-AP") are also indexed
+Qdrant applies the IDF (``Modifier.IDF``); we send the saturated term frequency. Each word is indexed twice:
+as its stem in the passage's language (so "regulations" finds "regulation", and "record" finds "records")
+and as the plain folded word (so "TEHDAS", "Article 51" or a name match across languages, and an exact match
+outranks an inflected one).
+Identifiers written with inner punctuation ("DHI 1.4.1", "MyHealth@EU", "HealthDCAT-AP", "dm+d") are also indexed
 whole, in their own namespace: their parts ("1", "4", "eu") are common, the whole is rare and decisive.
 Indices are crc32 of the token: stable across processes, unlike ``hash()``.
 """
@@ -37,7 +38,9 @@ NLTK_STOPWORDS = (
     / "stopwords"
 )
 TOKEN = re.compile(r"\w+", re.UNICODE)
-COMPOUND = re.compile(r"\w+(?:[.@/\-]\w+)+", re.UNICODE)  # 1.4.1, myhealth@eu, healthdcat-ap, d5.3
+COMPOUND = re.compile(r"\w+(?:[.@/+\-]\w+)+", re.UNICODE)  # 1.4.1, myhealth@eu, healthdcat-ap, d5.3, dm+d
+# Bump when ``terms`` changes: ingestion re-encodes stored passages from their text (no re-embedding).
+TERMS_VERSION = "terms2"  # terms2: the stem of every word (not only where stemming changes it); "dm+d" whole
 
 
 class SparseVector(BaseModel):
@@ -94,7 +97,7 @@ class SparseEncoder:
             out.append(folded)
             if stemmer is not None and not folded.isdigit():
                 stem = fold(stemmer.stemWord(word))
-                if stem != folded and len(stem) > 1:
+                if len(stem) > 1:  # also when it is the word itself: "record" must meet the "records" stem
                     out.append("~" + stem)  # stems live in their own namespace
         out += ["#" + fold(c) for c in COMPOUND.findall(text.lower())]
         return out

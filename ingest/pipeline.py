@@ -20,7 +20,7 @@ import numpy as np
 
 from index.embedder import Embedder
 from index.sentences import spans_of
-from index.sparse import SparseEncoder
+from index.sparse import TERMS_VERSION, SparseEncoder
 from index.store import StoredPoint, VectorStore
 from ingest.chunker import chunk_document
 from ingest.errors import IngestError
@@ -28,7 +28,7 @@ from ingest.language import detect, majority
 from ingest.metadata import build_metadata, read_table
 from ingest.ocr import ocr_available
 from ingest.readers import read_pages
-from kb.records import Chunk, Document, FileReport, FileStatus, IngestReport
+from kb.records import Chunk, Document, FileReport, FileStatus, IngestReport, SearchFilters
 from kb.registry import INDEXED, INDEXING, Registry
 from kb.settings import Settings
 
@@ -72,10 +72,15 @@ class Pipeline:
 
     # --- the run -------------------------------------------------------------------------------------------
     @property
-    def fingerprint(self) -> str:
+    def vectors_fingerprint(self) -> str:
         s = self.settings
         # bump INDEX_LAYOUT when what is stored per chunk changes: documents indexed before are re-embedded
         return f"{self.embedder.fingerprint}|chunk{s.chunk_tokens}/{s.chunk_overlap_tokens}|{INDEX_LAYOUT}"
+
+    @property
+    def fingerprint(self) -> str:
+        """How a document's points were made: the vectors' recipe, then the BM25 terms' (``TERMS_VERSION``)."""
+        return f"{self.vectors_fingerprint}|{TERMS_VERSION}"
 
     def scan(self, roots: list[Path]) -> list[Path]:
         files: dict[Path, None] = {}  # ordered, each file once even when roots overlap
@@ -174,7 +179,11 @@ class Pipeline:
         previous = known.get(key)
         existing = self.registry.get(doc_id)
         current = existing is not None and existing.status == INDEXED
-        fresh = current and self.registry.fingerprints(doc_id)[0] == self.fingerprint
+        stored = self.registry.fingerprints(doc_id)[0] if current else ""
+        fresh = current and stored == self.fingerprint
+        if current and not fresh and vectors_part(stored) == self.vectors_fingerprint:
+            self._reencode_terms(doc_id)  # only the BM25 terms changed: the vectors stay
+            fresh = True
 
         if previous and previous[0] == doc_id and fresh:
             return self._row(key, FileStatus.UNCHANGED, existing)
@@ -205,6 +214,17 @@ class Pipeline:
         seen_in_batch.setdefault(sha, key)
         status = FileStatus.UPDATED if (previous and previous[0] != doc_id) or existing else FileStatus.ADDED
         return self._row(key, status, doc, chunks=len(chunks))
+
+    def _reencode_terms(self, doc_id: str) -> None:
+        """New BM25 terms from the stored passage texts; a crash before the fingerprint update just redoes it."""
+        points = list(self.store.scroll(SearchFilters(doc_ids=[doc_id])))
+        for start in range(0, len(points), UPSERT_BATCH):
+            batch = points[start : start + UPSERT_BATCH]
+            self.store.set_sparse(
+                {p.id: self.sparse.encode_document(p.payload["text"], p.payload.get("language") or "en") for p in batch}
+            )
+        self.registry.set_index_fingerprint(doc_id, self.fingerprint)
+        log.info("re-encoded the BM25 terms of %d passages of %s (%s)", len(points), doc_id, TERMS_VERSION)
 
     def _drop_old_version(self, key: str, previous: tuple[str, int, float] | None, doc_id: str) -> None:
         if not previous or previous[0] == doc_id:
@@ -302,6 +322,12 @@ class Pipeline:
             sentences=sentences.tolist(),
             payload=chunk_payload(doc, chunk) | {"sentence_spans": [list(sp) for sp in spans]},
         )
+
+
+def vectors_part(fingerprint: str) -> str:
+    """The vectors' recipe in a stored fingerprint (fingerprints from before ``TERMS_VERSION`` are all recipe)."""
+    head, _, tail = fingerprint.rpartition("|")
+    return head if tail.startswith("terms") else fingerprint
 
 
 def chunk_payload(doc: Document, chunk: Chunk) -> dict:

@@ -129,6 +129,9 @@ class Registry:
             (INDEXED, chunks, labels_fingerprint, now(), doc_id),
         )
 
+    def set_index_fingerprint(self, doc_id: str, fingerprint: str) -> None:
+        self.db.execute("UPDATE documents SET index_fingerprint=? WHERE doc_id=?", (fingerprint, doc_id))
+
     def set_labels_fingerprint(self, doc_id: str, fingerprint: str) -> None:
         self.db.execute("UPDATE documents SET labels_fingerprint=? WHERE doc_id=?", (fingerprint, doc_id))
 

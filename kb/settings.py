@@ -103,9 +103,15 @@ class Settings(BaseSettings):
     )
     fusion_sparse_weight: float = Field(1.0, description="RRF weight of BM25 for questions.")
     fusion_keyword_sparse_weight: float = Field(
-        4.0,
+        2.0,
         description="RRF weight of BM25 for keyword-style queries (no '?', no question word first, at most "
         "keyword_query_max_words).",
+    )
+    keyword_rrf_k: int = Field(
+        2,
+        description="RRF constant for keyword-style queries. Qdrant scores rank r (from 0) as 1/((r+1)/w + k - 1), "
+        "so retriever weights only matter at a small k; at rrf_k=60 BM25's first hit counts no more than a "
+        "passage that all three retrievers rank 20th.",
     )
     keyword_query_max_words: int = Field(12, description="Longest query (in words) treated as keyword-style.")
     rerank: bool = Field(True, description="Re-score fused candidates at sentence level.")
@@ -120,6 +126,14 @@ class Settings(BaseSettings):
         0.7, description="Share of the best sentence's similarity in that meaning score (the rest: the passage's)."
     )
     rerank_lexical_weight: float = Field(0.2, description="Re-scoring weight of query-term coverage.")
+    rerank_keyword_dense_weight: float = Field(
+        0.3, description="Re-scoring weight of exact meaning for keyword-style queries (few words: a weak signal)."
+    )
+    rerank_keyword_lexical_weight: float = Field(
+        0.5,
+        description="Re-scoring weight of the BM25 score (relative to the best candidate's) for keyword-style "
+        "queries: IDF makes a rare identifier ('1.4.1', 'dm+d') outweigh common words, which coverage cannot.",
+    )
     rerank_cross_lingual_bonus: float = Field(
         0.01,
         description="Added to the similarity of passages in another language than the query's: e5 scores "

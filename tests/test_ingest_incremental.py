@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from index.sparse import SparseVector
 from kb.records import FileStatus, IngestReport
 from kb.service import KnowledgeBase
 
@@ -89,4 +90,35 @@ def test_bad_file_is_reported_and_the_batch_goes_on(
     assert rows["good.md"].status is FileStatus.ADDED
     assert rows["broken.pdf"].status is FileStatus.FAILED and "corrupt PDF" in rows["broken.pdf"].error
     assert kb.ingest().files[0].status is FileStatus.FAILED  # still reported on the next run, without re-reading
+    consistent(kb)
+
+
+def test_changed_bm25_terms_are_re_encoded_without_re_embedding(
+    make_kb: Callable[..., KnowledgeBase], write_md: Callable[[str, str], Path], monkeypatch
+) -> None:
+    """A library indexed under older BM25 terms gets the current ones from its stored texts; vectors stay."""
+    kb = make_kb()
+    write_md("a.md", DOC_A)
+    kb.ingest()
+    doc_id = kb.documents()[0].doc_id
+    current = kb.registry.fingerprints(doc_id)[0]
+    ids = kb.store.point_ids(doc_id)
+    # as left by an older release: a fingerprint without the terms version, points holding other terms
+    kb.registry.set_index_fingerprint(doc_id, current.rpartition("|")[0])
+    kb.store.set_sparse({i: SparseVector(indices=[7], values=[1.0]) for i in ids})
+    assert not kb.search("reimburse", mode="sparse").hits
+    vectors = {p.id: p.payload["_dense"] for p in kb.store.scroll(with_dense=True)}
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("re-encoding BM25 terms must not embed")
+
+    monkeypatch.setattr(kb.embedder, "encode_passages", refuse)
+    monkeypatch.setattr(kb.embedder, "encode_passages_with_spans", refuse)
+    assert statuses(kb.ingest()) == {"a.md": "unchanged"}
+    assert kb.registry.fingerprints(doc_id)[0] == current
+    hits = kb.search("reimburse", mode="sparse").hits  # the stem meets "reimbursed"
+    assert hits and {h.chunk_id for h in hits} <= ids
+    assert {p.id: p.payload["_dense"] for p in kb.store.scroll(with_dense=True)} == vectors
+    monkeypatch.setattr(kb.store, "set_sparse", refuse)
+    assert statuses(kb.ingest()) == {"a.md": "unchanged"}  # and only once
     consistent(kb)

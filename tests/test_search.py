@@ -157,6 +157,26 @@ def test_identifiers_are_matched_whole() -> None:
 
     assert score(exact) > score(scattered)
     assert "#myhealth@eu" in enc.terms("Services of MyHealth@EU.", "en")
+    assert "#dm+d" in enc.terms("el modelo dm+d del Reino Unido", "es")
+
+
+def test_a_word_meets_its_inflections() -> None:
+    """A query word that is its own stem ("record", "pasient") still meets its inflections ("records", "pasienter")."""
+    from index.sparse import SparseEncoder
+
+    enc = SparseEncoder()
+    for query, text, lang in (("record", "Patients read their records online.", "en"),
+                              ("pasient", "Tjenester til pasienter i kommunen.", "no"),
+                              ("patient", "Les patients et leurs soignants.", "fr")):  # fmt: skip
+        shared_terms = set(enc.encode_query(query, lang).indices) & set(enc.encode_document(text, lang).indices)
+        assert shared_terms, (query, text)
+
+
+def test_keyword_query_puts_the_rare_identifier_first(small_library: KnowledgeBase) -> None:
+    """Two words, one a rare code: BM25's IDF decides, though the embeddings prefer the document's title page."""
+    hits = small_library.search("DNMA dm+d", k=5).hits
+    assert hits[0].file == DNMA and hits[0].page in (5, 14)  # the two pages that name dm+d
+    assert {h.page for h in hits[:2]} == {5, 14}
 
 
 def test_keyword_queries_lean_on_words(small_library: KnowledgeBase) -> None:

@@ -247,7 +247,33 @@ def test_set_payload(store: VectorStore) -> None:
     assert hit.id == ids[0]
 
 
+def test_set_sparse_replaces_terms_and_keeps_the_rest(store: VectorStore) -> None:
+    target, other = pid("docB", 2), pid("docB", 3)
+    store.set_sparse({target: SparseVector(indices=[RARE], values=[0.5])})
+    store.set_sparse({})
+    found = store.query(None, SparseVector(indices=[RARE], values=[1.0]), None, limit=N, candidates=N)
+    assert {h.id for h in found} == {ODD, target}, "the new term is searchable"
+    old_term = store.query(None, SparseVector(indices=[202], values=[1.0]), None, limit=N, candidates=N)
+    assert target not in {h.id for h in old_term} and other not in {h.id for h in old_term}
+    assert pid("docA", 2) in {h.id for h in old_term}, "other points keep their terms"
+    assert store.query(BY_ID[target].dense, None, None, limit=1, candidates=1)[0].id == target, "dense kept"
+    assert {p.id: p.payload for p in store.scroll()}[target]["text"] == BY_ID[target].payload["text"]
+
+
 # --- reading -------------------------------------------------------------------------------------------------------
+def test_sparse_scores_of_chosen_points(filled: VectorStore) -> None:
+    query = SparseVector(indices=[SHARED, RARE], values=[1.0, 1.0])
+    chosen = [ODD, pid("docA", 0), pid("docC", 4)]
+    scores = filled.sparse_scores(query, chosen)
+    assert set(scores) == set(chosen), "only the chosen points, each scored"
+    assert scores[ODD] > scores[pid("docA", 0)] > 0, "IDF applied: the rare term outweighs the shared one"
+    ranked = {h.id: h.score for h in filled.query(None, query, None, limit=N, candidates=N)}
+    assert all(abs(scores[i] - ranked[i]) < 1e-4 for i in chosen), "the same scores as a BM25 query"
+    only_rare = filled.sparse_scores(SparseVector(indices=[RARE], values=[1.0]), chosen)
+    assert set(only_rare) == {ODD}, "points sharing no term are left out"
+    assert filled.sparse_scores(query, []) == {}
+
+
 @pytest.mark.parametrize("case", list(FILTER_CASES))
 def test_filters_mean_the_same_everywhere(filled: VectorStore, case: str) -> None:
     f = FILTER_CASES[case]

@@ -141,6 +141,10 @@ class VectorStore(ABC):
         """
 
     @abstractmethod
+    def sparse_scores(self, sparse: SparseVector, ids: list[str]) -> dict[str, float]:
+        """BM25 scores (IDF applied by the engine) of these points; points sharing no term are left out."""
+
+    @abstractmethod
     def facets(self, filters: SearchFilters | None, keys: tuple[str, ...] = FACET_KEYS) -> dict[str, dict]:
         """Value → count of points for each payload key, under the filters."""
 
@@ -151,6 +155,10 @@ class VectorStore(ABC):
     @abstractmethod
     def set_payload(self, ids: list[str], payload: dict) -> None:
         """Overwrite some payload keys of these points (re-tagging, metadata edits) without re-embedding."""
+
+    @abstractmethod
+    def set_sparse(self, vectors: dict[str, SparseVector]) -> None:
+        """Replace the BM25 vector of these points (point id → vector), leaving the dense ones as they are."""
 
     @abstractmethod
     def close(self) -> None: ...

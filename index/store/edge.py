@@ -297,6 +297,12 @@ class EdgeStore(VectorStore):
         if ids and self.shard is not None:
             self._update(qe.UpdateOperation.set_payload(list(ids), payload))
 
+    def set_sparse(self, vectors: dict[str, SparseVector]) -> None:
+        if vectors and self.shard is not None:
+            points = [qe.PointVectors(i, {SPARSE: qe.SparseVector(list(v.indices), list(v.values))})
+                      for i, v in vectors.items()]  # fmt: skip
+            self._update(qe.UpdateOperation.update_vectors(points))
+
     # --- reading -------------------------------------------------------------------------------------------
     def point_ids(self, doc_id: str | None = None) -> set[str]:
         filters = SearchFilters(doc_ids=[doc_id]) if doc_id else None
@@ -368,6 +374,17 @@ class EdgeStore(VectorStore):
             ScoredPoint(id=str(p.id), score=p.score, payload=hit_payload(p.payload, p.vector or {}))
             for p in self.shard.query(request)
         ]
+
+    def sparse_scores(self, sparse: SparseVector, ids: list[str]) -> dict[str, float]:
+        if self.shard is None or not ids or not sparse.indices:
+            return {}
+        request = qe.QueryRequest(
+            limit=len(ids),
+            query=qe.Query.Nearest(qe.SparseVector(list(sparse.indices), list(sparse.values)), using=SPARSE),
+            filter=qe.Filter(must=[qe.HasIdCondition(set(ids))]),
+            with_payload=False,
+        )
+        return {str(p.id): p.score for p in self.shard.query(request)}
 
     def facets(self, filters: SearchFilters | None, keys: tuple[str, ...] = FACET_KEYS) -> dict[str, dict]:
         if self.shard is None:

@@ -140,6 +140,14 @@ class QdrantStore(VectorStore):
         if ids:
             self.client.set_payload(self.name, payload=payload, points=list(ids), wait=True)
 
+    def set_sparse(self, vectors: dict[str, SparseVector]) -> None:
+        if vectors:
+            points = [
+                models.PointVectors(id=i, vector={SPARSE: models.SparseVector(indices=v.indices, values=v.values)})
+                for i, v in vectors.items()
+            ]
+            self.client.update_vectors(self.name, points=points, wait=True)
+
     # --- reading -------------------------------------------------------------------------------------------
     def point_ids(self, doc_id: str | None = None) -> set[str]:
         filters = SearchFilters(doc_ids=[doc_id]) if doc_id else None
@@ -212,6 +220,19 @@ class QdrantStore(VectorStore):
             )
             for p in res.points
         ]
+
+    def sparse_scores(self, sparse: SparseVector, ids: list[str]) -> dict[str, float]:
+        if not ids or not sparse.indices or not self._exists():
+            return {}
+        res = self.client.query_points(
+            self.name,
+            query=models.SparseVector(indices=sparse.indices, values=sparse.values),
+            using=SPARSE,
+            query_filter=models.Filter(must=[models.HasIdCondition(has_id=list(ids))]),
+            limit=len(ids),
+            with_payload=False,
+        )
+        return {str(p.id): p.score for p in res.points}
 
     def facets(self, filters: SearchFilters | None, keys: tuple[str, ...] = FACET_KEYS) -> dict[str, dict]:
         if not self._exists():
