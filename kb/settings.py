@@ -159,7 +159,11 @@ class Settings(BaseSettings):
     )
     answer_passages: int = Field(8, description="Passages retrieved to answer a question.")
     answer_per_document: int = Field(2, description="Most quoted sentences from one document (diversity).")
-    answer_margin: float = Field(0.01, description="Quoted sentences score at most this far below the best one.")
+    answer_margin: float = Field(
+        0.005,
+        description="Quoted sentences score at most this far below the best one (kb eval answers: 0.01 cited "
+        "more pages for the same answer recall, at citation precision .608 against .642).",
+    )
     answer_redundancy: float = Field(0.7, description="Word containment above which a sentence repeats another.")
     answer_lexical_weight: float = Field(0.05, description="Weight of question-term overlap in sentence scores.")
     answer_rank_weight: float = Field(
