@@ -59,7 +59,9 @@ def _normalise(text: str) -> str:
 
 def _stems(term: str) -> tuple[tuple[str, bool], ...]:
     """A key term as (stem, is_prefix) per word: words over 4 letters cut to ~80% and matched as the start of a
-    token (so inflected forms match), shorter words matched whole ("KI" must not match "kinds")."""
+    token (so inflected forms and compounds match), shorter words matched whole ("KI" must not match "kinds").
+    Language-blind on purpose: each language's Snowball stems (index.sparse) scored lower in kb eval alignment
+    (micro-F1 .657 exact stems, .652 stem prefixes, against .669), losing compounds and derivations."""
     words = re.findall(r"\w+", _normalise(term))
     return tuple((w[: max(4, int(len(w) * 0.8))], True) if len(w) > 4 else (w, False) for w in words)
 
