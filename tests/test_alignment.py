@@ -64,7 +64,18 @@ def test_tagging_works_across_languages(tagger: Tagger, text: str, expected: str
 def test_page_furniture_gets_no_label(tagger: Tagger) -> None:
     toc = "Table des matières\n1. Introduction ........ 3\n2. Contexte ........ 5\n3. Annexes ........ 41"
     credits = "ISBN 978-92-4-000000-0 © World Health Organization 2021. Some rights reserved. Layout by Inis."
-    assert tagger.tag_texts([toc, credits]) == [{}, {}]
+    # lists whose words are on topic: only the shape of the text says they are not policy substance
+    references = (
+        "12. Smith J, Müller K, Rossi L, et al. Telemonitoring of heart failure patients: a randomised trial. "
+        "Lancet Digit Health. 2021;3(4):e210-e219. 13. Dupont A, Martin B, et al. Interoperability of hospital "
+        "information systems in Europe. J Med Syst. 2019;43:115. 14. Berg T, et al. Digital health literacy in "
+        "older adults. BMJ Open. 2022;12:e05321."
+    )
+    abbreviations = (
+        "Abkürzungsverzeichnis ePA elektronische Patientenakte FDZ Forschungsdatenzentrum Gesundheit FHIR Fast "
+        "Healthcare Interoperability Resources KIM Kommunikation im Medizinwesen TI Telematikinfrastruktur"
+    )
+    assert tagger.tag_texts([toc, credits, references, abbreviations]) == [{}, {}, {}, {}]
 
 
 def test_tag_scores_are_probabilities_and_at_most_the_limit(tagger: Tagger) -> None:
