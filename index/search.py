@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from index.embedder import Embedder
 from index.sentences import SentenceVectors, spans_of
-from index.sparse import SparseEncoder, token_index
+from index.sparse import SparseEncoder, SparseVector, token_index
 from index.store import ScoredPoint, VectorStore
 from index.text import compact, overlap, shared, shingles, terms
 from ingest.language import detect
@@ -78,7 +78,8 @@ class QueryVectors:
     language: str
     dense: list[float]
     terms: set[str]
-    keyword: bool = False  # keyword-style (see is_keyword_query), not a question
+    sparse: SparseVector  # the BM25 query vector: fusion and keyword re-scoring share it
+    keyword: bool  # keyword-style (see is_keyword_query), not a question
 
 
 class Searcher:
@@ -90,7 +91,8 @@ class Searcher:
         lang, _ = detect(query)
         dense = self.embedder.encode_queries([query])[0].tolist()
         keyword = is_keyword_query(query, self.settings.keyword_query_max_words)
-        return QueryVectors(query, lang, dense, terms(query, lang or "en"), keyword)
+        sparse = self.sparse.encode_query(query, lang)
+        return QueryVectors(query, lang, dense, terms(query, lang or "en"), sparse, keyword)
 
     def weights(self, q: QueryVectors, mode: str) -> tuple[float, float, float]:
         """RRF weights of (passage vectors, BM25, sentence vectors); single-retriever modes are the baselines."""
@@ -107,7 +109,7 @@ class Searcher:
         s = self.settings
         weights = self.weights(q, mode)
         dense = q.dense if weights[0] or weights[2] else None
-        sparse = self.sparse.encode_query(q.text, q.language) if weights[1] else None
+        sparse = q.sparse if weights[1] else None
         points = self.store.query(dense, sparse, filters, limit=limit, candidates=s.candidates, rrf_k=self.rrf_k(q),
                                   weights=weights)  # fmt: skip
         for p in points:  # sentence vectors stored with the passage: no encoding at query time
@@ -159,7 +161,7 @@ class Searcher:
         if q.language:
             other = np.array([p.payload.get("language", q.language) != q.language for p in points])
             dense_sim = dense_sim + s.rerank_cross_lingual_bonus * other
-        rrf = np.array([1.0 / (self.rrf_k(q) + i + 1) for i in range(len(points))])
+        rrf = 1.0 / (self.rrf_k(q) + 1 + np.arange(len(points)))
         if q.keyword:
             lexical = self._bm25_share(q, points)
             dense_weight, lexical_weight = s.rerank_keyword_dense_weight, s.rerank_keyword_lexical_weight
@@ -172,7 +174,7 @@ class Searcher:
 
     def _bm25_share(self, q: QueryVectors, points: list[ScoredPoint]) -> np.ndarray:
         """Each candidate's BM25 score over the best candidate's (0 when it shares no term with the query)."""
-        scores = self.store.sparse_scores(self.sparse.encode_query(q.text, q.language), [p.id for p in points])
+        scores = self.store.sparse_scores(q.sparse, [p.id for p in points])
         values = np.array([scores.get(p.id, 0.0) for p in points])
         return values / values.max() if values.max() > 0 else values
 
