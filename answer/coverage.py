@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from index.sparse import SparseVector, fold, stopwords, token_index
+from index.sparse import SparseVector, fold, stem_term, stopwords, token_index
 from index.store import VectorStore
 from kb.records import Hit, SearchFilters
 
@@ -35,18 +35,30 @@ def unknown_names(store: VectorStore, question: str, language: str) -> list[str]
     """Names in the question that no passage of the whole library contains (looked up in the BM25 index).
 
     A question about Moldova or DiGA that the library never mentions must not be answered with a close-sounding
-    passage about Malawi or DMPs; saying which names are missing also tells the user what to add.
+    passage about Malawi or DMPs; saying which names are missing also tells the user what to add. A name counts
+    as present in any indexed form: as written, by its stem ("Italian" meets "~italian"), or, for an acronym
+    with a genitive or plural "s" ("WHOs", "DHIs"), without it.
     """
-    stop = stopwords(language or "en") | stopwords("en")
+    languages = set(store.facets(None, keys=("language",)).get("language", {})) | {language or "en", "en"}
+    # the index drops each passage's stopwords: such a word ("Mon" in Mon espace santé, "WHO") is unknown,
+    # not missing
+    unindexed = frozenset().union(*(stopwords(lang) for lang in languages))
     missing: list[str] = []
     for word in dict.fromkeys(name_like(question, language)):
-        term = fold(word)
-        if term in stop:  # stopwords are not indexed ("WHO" is "who"): unknown, not missing
+        forms = {fold(word)}
+        if len(word) > 2 and word[-1] == "s" and word[:-1].isupper():
+            forms.add(fold(word[:-1]))
+        if forms & unindexed:
             continue
-        probe = SparseVector(indices=[token_index(term)], values=[1.0])
-        if not store.query(None, probe, None, limit=1, candidates=1, weights=(0.0, 1.0, 0.0)):
+        terms = forms | {stem for stem in [stem_term(word, language or "en")] if stem}
+        if not any(_indexed(store, term) for term in terms):
             missing.append(word)
     return missing
+
+
+def _indexed(store: VectorStore, term: str) -> bool:
+    probe = SparseVector(indices=[token_index(term)], values=[1.0])
+    return bool(store.query(None, probe, None, limit=1, candidates=1, weights=(0.0, 1.0, 0.0)))
 
 
 def searched(store: VectorStore, filters: SearchFilters | None, hits: list[Hit], query_language: str) -> dict:

@@ -77,6 +77,15 @@ def _stemmer(lang: str) -> snowballstemmer.stemmer | None:
     return stemmers[lang]
 
 
+def stem_term(word: str, lang: str) -> str | None:
+    """The BM25 stem term of a word ("~" + its folded Snowball stem), or None where the language has no stemmer."""
+    stemmer = _stemmer(lang)
+    if stemmer is None:
+        return None
+    stem = fold(stemmer.stemWord(word.lower()))
+    return "~" + stem if len(stem) > 1 else None  # stems live in their own namespace
+
+
 def token_index(token: str) -> int:
     return zlib.crc32(token.encode("utf-8")) & 0x7FFFFFFF
 
@@ -88,17 +97,15 @@ class SparseEncoder:
     def terms(self, text: str, lang: str) -> list[str]:
         """The index terms of a text: folded words minus stopwords, plus their stems where they differ."""
         stop = stopwords(lang) | stopwords("en")
-        stemmer = _stemmer(lang)
         out: list[str] = []
         for word in TOKEN.findall(text.lower()):
             folded = fold(word)
             if folded in stop or (len(folded) < 2 and not folded.isdigit()) or folded == "_" * len(folded):
                 continue
             out.append(folded)
-            if stemmer is not None and not folded.isdigit():
-                stem = fold(stemmer.stemWord(word))
-                if len(stem) > 1:  # also when it is the word itself: "record" must meet the "records" stem
-                    out.append("~" + stem)  # stems live in their own namespace
+            # the stem also when it is the word itself: "record" must meet the "records" stem
+            if not folded.isdigit() and (stem := stem_term(word, lang)):
+                out.append(stem)
         out += ["#" + fold(c) for c in COMPOUND.findall(text.lower())]
         return out
 

@@ -100,6 +100,11 @@ def test_names_the_library_never_mentions_raise_the_bar_and_are_reported(small_l
         "Kazakhstan",
         "GDHCN",
     ]  # ENISA is in the factsheet; "WHO" is a stopword the index never holds, so it is not judged
+    # a name counts in any indexed form: genitive or plural acronyms, stems, another language's stopwords
+    assert unknown_names(store, "Hva sier WHOs og ENISAs veiledning om sykehus i Kasakhstan?", "no") == ["Kasakhstan"]
+    assert unknown_names(store, "Do Support Centres in Kazakh hospitals use Mon espace santé?", "en") == [
+        "Kazakh"
+    ]  # the factsheet's "Support Centre" has the stem of "Centres"; "mon" is a French stopword, never indexed
     answer = small_library.ask("What does the cybersecurity action plan of Kazakhstan require from hospitals?")
     assert answer.coverage["not_in_library"] == ["Kazakhstan"]
     s = small_library.settings  # an English question, English evidence: only the unknown-name margin applies
