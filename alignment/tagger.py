@@ -35,7 +35,7 @@ from sklearn.linear_model import LogisticRegression
 
 from alignment.frameworks import Frameworks, load_frameworks
 from index.embedder import Embedder
-from index.sparse import stopwords
+from index.sparse import fold, stopwords
 from kb.settings import Settings
 
 DEFAULT_BACKGROUND = [
@@ -50,7 +50,7 @@ DEFAULT_BACKGROUND = [
 ]
 
 
-FEATURES_VERSION = "e5z+char35+keyterms+prototypes+shape/2"  # in the fingerprint: a change here re-tags stored passages
+FEATURES_VERSION = "e5z+char35+keyterms+prototypes+shape/3"  # in the fingerprint: a change here re-tags stored passages
 KEY_TERM_WEIGHT = 0.5  # relative weight of the key-term and prototype blocks (e5 block and TF-IDF block: 1)
 PROTOTYPE_WEIGHT = 0.5
 # The text-shape block tells prose from lists (references, glossaries, contents): kb eval alignment at 0.15,
@@ -115,9 +115,9 @@ class TagFeatures:
         for i, text in enumerate(texts):
             words = re.findall(r"\w+", text)
             n = max(len(words), 1)
-            lower = [w.lower() for w in words]
+            folded = [fold(w) for w in words]  # FUNCTION_WORDS are accent-folded, like the BM25 stopwords
             out[i] = [
-                sum(w in FUNCTION_WORDS for w in lower) / n,
+                sum(w in FUNCTION_WORDS for w in folded) / n,
                 sum(c.isdigit() for c in text) / max(len(text), 1),
                 sum(w[:1].isupper() for w in words) / n,
                 len(re.findall(r"\b(?:19|20)\d\d\b", text)) / n,
