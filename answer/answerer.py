@@ -13,11 +13,11 @@ import numpy as np
 
 from answer.claims import Claim, check_claims
 from answer.coverage import searched, unknown_names
-from answer.evidence import Sentence, score_sentences, select, split_sentences
+from answer.evidence import Sentence, identifiers, naming, score_sentences, select, split_sentences
 from answer.llm import build_llm, generate
 from answer.prompt import PromptPassage, build_prompt, parse_answer
 from index.embedder import Embedder
-from index.search import Searcher
+from index.search import Searcher, is_keyword_query
 from index.sentences import SentenceVectors
 from index.store import VectorStore
 from kb.records import Answer, Citation, Hit, SearchFilters
@@ -60,15 +60,21 @@ class Answerer:
             - (s.abstain_cross_lingual_offset if cross else 0.0)
             + (s.abstain_unknown_name_margin if missing else 0.0)
         )
-        coverage |= {"best_evidence_score": round(best, 4), "abstain_below": round(bar, 4), "not_in_library": missing}
-        if best < bar:
+        # a keyword-style lookup of a code (DHI 1.4.1, dm+d) is answered by the sentences that name it
+        codes = identifiers(question) if is_keyword_query(question, s.keyword_query_max_words) else []
+        named = naming(ranked, codes)
+        coverage |= {
+            "best_evidence_score": round(best, 4), "abstain_below": round(bar, 4), "not_in_library": missing,
+            "codes_quoted": codes if named else [],
+        }  # fmt: skip
+        if best < bar and not named:
             reason = "No sufficient evidence in the library."
             if missing:
                 reason += f" No passage mentions {', '.join(missing)}."
             return self.abstain(question, mode, coverage, hits, reason)
         if mode == "llm":
             return self.generated(question, result.query_language, hits, ranked, coverage)
-        return self.evidence(question, ranked, coverage, hits)
+        return self.evidence(question, named or ranked, coverage, hits)
 
     def rank_sentences(
         self, question: str, language: str, hits: list[Hit], query_vector: list[float] | None = None

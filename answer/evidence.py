@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.sentences import SentenceVectors, spans_of
+from index.sparse import COMPOUND
 from index.text import compact, containment, overlap, terms
 from kb.records import Hit
 
@@ -116,3 +117,18 @@ def select(
         kept.append(s)
         per_doc[s.hit.doc_id] = per_doc.get(s.hit.doc_id, 0) + 1
     return kept
+
+
+def identifiers(question: str) -> list[str]:
+    """Codes a query names (1.4.1, dm+d, MyHealth@EU): compound words with a digit, '@' or '+' in them."""
+    return [c for c in dict.fromkeys(COMPOUND.findall(question)) if re.search(r"[\d@+]", c)]
+
+
+def naming(ranked: list[Sentence], codes: list[str]) -> list[Sentence]:
+    """The sentences that name every code, whole ('1.4.1' is not in '11.4.1'), in their ranked order.
+
+    For a search-box lookup of a code the question–sentence cosine says little (two tokens against a
+    sentence), while a sentence that names the code is the evidence the user asked for.
+    """
+    patterns = [re.compile(rf"(?<![\w.]){re.escape(c)}(?!\w)", re.IGNORECASE) for c in codes]
+    return [s for s in ranked if patterns and all(p.search(s.text) for p in patterns)]
