@@ -60,8 +60,10 @@ class Answerer:
             - (s.abstain_cross_lingual_offset if cross else 0.0)
             + (s.abstain_unknown_name_margin if missing else 0.0)
         )
-        # a keyword-style lookup of a code (DHI 1.4.1, dm+d) is answered by the sentences that name it
-        codes = identifiers(question) if is_keyword_query(question, s.keyword_query_max_words) else []
+        # a keyword-style lookup of a code (DHI 1.4.1, dm+d) is answered by the sentences that name it, unless
+        # it also names something the library never mentions (the code may then belong to something else)
+        lookup = is_keyword_query(question, s.keyword_query_max_words) and not missing
+        codes = identifiers(question) if lookup else []
         named = naming(ranked, codes)
         coverage |= {
             "best_evidence_score": round(best, 4), "abstain_below": round(bar, 4), "not_in_library": missing,

@@ -119,9 +119,16 @@ def select(
     return kept
 
 
+YEAR_RANGE = re.compile(r"(?:19|20)\d\d-(?:19|20)?\d\d")
+
+
 def identifiers(question: str) -> list[str]:
-    """Codes a query names (1.4.1, dm+d, MyHealth@EU): compound words with a digit, '@' or '+' in them."""
-    return [c for c in dict.fromkeys(COMPOUND.findall(question)) if re.search(r"[\d@+]", c)]
+    """Codes a query names (1.4.1, dm+d, MyHealth@EU, 2016/679): compound words with a digit, '@' or '+' in
+    them, but not a year range (2020-2025), which titles name far more often than codes do."""
+    return [
+        c for c in dict.fromkeys(COMPOUND.findall(question))
+        if re.search(r"[\d@+]", c) and not YEAR_RANGE.fullmatch(c)
+    ]  # fmt: skip
 
 
 def naming(ranked: list[Sentence], codes: list[str]) -> list[Sentence]:

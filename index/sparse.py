@@ -95,7 +95,7 @@ class SparseEncoder:
         self.k1, self.b, self.avg_len = k1, b, avg_len
 
     def terms(self, text: str, lang: str) -> list[str]:
-        """The index terms of a text: folded words minus stopwords, plus their stems where they differ."""
+        """The index terms of a text: folded words minus stopwords, each with its stem, and whole compounds."""
         stop = stopwords(lang) | stopwords("en")
         out: list[str] = []
         for word in TOKEN.findall(text.lower()):

@@ -115,12 +115,17 @@ def test_names_the_library_never_mentions_raise_the_bar_and_are_reported(small_l
 def test_a_code_lookup_quotes_the_sentences_that_name_the_code(small_library: KnowledgeBase) -> None:
     from answer.evidence import identifiers
 
-    assert identifiers("DHI 1.4.1 and MyHealth@EU, not e-health") == ["1.4.1", "MyHealth@EU"]
+    assert identifiers("DHI 1.4.1, MyHealth@EU, GDPR 2016/679; not e-health or 2020-2025") == [
+        "1.4.1",
+        "MyHealth@EU",
+        "2016/679",
+    ]
     answer = small_library.ask("DNMA dm+d")  # a two-word lookup: its cosine with any sentence is low
     assert not answer.abstained and answer.coverage["codes_quoted"] == ["dm+d"]
     assert answer.citations and all(re.search(r"(?<![\w.])dm\+d(?!\w)", c.quote, re.I) for c in answer.citations)
     assert {c.page for c in answer.citations} <= {5, 14}  # the DNMA model's pages that name dm+d
     assert small_library.ask("DNMA 9.9.9").abstained  # a code no sentence names: the usual bar decides
+    assert small_library.ask("DNMA Kazakhstan dm+d").abstained  # with a name the library lacks, no proof
 
 
 def test_claim_check_drops_an_unsupported_sentence(embedder) -> None:
