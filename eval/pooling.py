@@ -20,8 +20,9 @@ def unjudged_pages(
     kb: KnowledgeBase, corpus: Path, k: int = 10, answers: bool = True, only: set[str] | None = None
 ) -> list[dict]:
     """``only``: the question ids to pool (default all)."""
-    questions = [q for q in read_questions(CORPUS_QUESTIONS, CORPUS_JUDGMENTS) if only is None or q.id in only]
-    judged = {(j.id, j.file, j.page) for j in read_judgments(CORPUS_JUDGMENTS)}
+    judgments = read_judgments(CORPUS_JUDGMENTS)
+    questions = [q for q in read_questions(CORPUS_QUESTIONS, judgments) if only is None or q.id in only]
+    judged = {(j.id, j.file, j.page) for j in judgments}
     pool: dict[tuple[str, str, int], dict] = {}
 
     def add(q, file: str, page: int, text: str, source: str) -> None:

@@ -72,11 +72,12 @@ def read_judgments(path: Path = CORPUS_JUDGMENTS) -> list[Judgment]:
     return [Judgment(**row) for row in _jsonl(path)] if path.exists() else []
 
 
-def read_questions(path: Path, judgments: Path | None = None) -> list[Question]:
-    """The questions; with ``judgments``, the pages judged relevant join each question's gold pages."""
+def read_questions(path: Path, judgments: Path | list[Judgment] | None = None) -> list[Question]:
+    """The questions; with ``judgments`` (a file, or its rows already read), the pages judged relevant join
+    each question's gold pages."""
     questions = [Question(**row) for row in _jsonl(path)]
     by_id = {q.id: q for q in questions}
-    for j in read_judgments(judgments) if judgments else []:
+    for j in read_judgments(judgments) if isinstance(judgments, Path) else judgments or []:
         if j.relevant and j.id in by_id:
             by_id[j.id].answers.append(GoldAnswer(file=j.file, pages=[j.page], evidence=j.evidence))
     return questions
@@ -185,8 +186,9 @@ def evaluate_corpus(
 ) -> RetrievalEval:
     """Ingest the shared corpus (incremental: cheap when already done) and score our question set."""
     kb.ingest([corpus])
-    questions = read_questions(path, judgments)
-    seen = {(j.id, j.file, j.page) for j in read_judgments(judgments)} if judgments else set()
+    judged = read_judgments(judgments) if judgments else []
+    questions = read_questions(path, judged)
+    seen = {(j.id, j.file, j.page) for j in judged}
     results = run_pipelines(kb, questions, corpus_relevant, lambda q: {"type": q.type, "lang": q.lang}, pipelines,
                             judged=(lambda q, h: (q.id, h.file, h.page) in seen) if judgments else None)  # fmt: skip
     docs = [d for d in kb.documents() if d.status == "indexed"]

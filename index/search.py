@@ -33,6 +33,7 @@ MODES = ("hybrid", "dense", "sparse", "sentences")
 FACET_FIELDS = {"language": "doc_language", "country": "country", "doc_type": "doc_type",
                 "publisher": "publisher", "year": "year", "objective": "labels"}  # fmt: skip
 SNIPPET_CHARS = 420
+FUSED_TIE = 1e-9  # fused scores closer than this are a tie (float sums of equal RRF terms)
 
 
 class SearchResult(BaseModel):
@@ -112,6 +113,7 @@ class Searcher:
         sparse = q.sparse if weights[1] else None
         points = self.store.query(dense, sparse, filters, limit=limit, candidates=s.candidates, rrf_k=self.rrf_k(q),
                                   weights=weights)  # fmt: skip
+        points.sort(key=lambda p: (-p.score, str(p.id)))  # equal scores in a fixed order, run after run
         for p in points:  # sentence vectors stored with the passage: no encoding at query time
             spans, vectors = p.payload.get("sentence_spans"), p.payload.get("_sentences")
             if spans and vectors is not None and len(spans) == len(vectors):
@@ -161,7 +163,11 @@ class Searcher:
         if q.language:
             other = np.array([p.payload.get("language", q.language) != q.language for p in points])
             dense_sim = dense_sim + s.rerank_cross_lingual_bonus * other
-        rrf = 1.0 / (self.rrf_k(q) + 1 + np.arange(len(points)))
+        # the fused rank as a prior; candidates the fusion scored equal share their best rank, since Qdrant
+        # returns such ties in an order that differs from one process to the next
+        fused = np.array([p.score for p in points])
+        rank = (fused[None, :] > fused[:, None] + FUSED_TIE).sum(axis=1)
+        rrf = 1.0 / (self.rrf_k(q) + 1 + rank)
         if q.keyword:
             lexical = self._bm25_share(q, points)
             dense_weight, lexical_weight = s.rerank_keyword_dense_weight, s.rerank_keyword_lexical_weight

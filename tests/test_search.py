@@ -179,6 +179,21 @@ def test_keyword_query_puts_the_rare_identifier_first(small_library: KnowledgeBa
     assert {h.page for h in hits[:2]} == {5, 14}
 
 
+def test_candidates_the_fusion_ties_get_one_rank_whatever_order_they_come_in(small_library: KnowledgeBase) -> None:
+    """Qdrant returns candidates with equal fused scores in an order that changes between processes; the
+    re-scoring must not turn that order into a different ranking."""
+    s = small_library.searcher
+    q = s.prepare("Which standard does the telemedicine platform use for clinical documents?")
+    points = s.candidates(q, None, "hybrid", limit=20)
+    assert len(points) >= 4
+    for p in points[2:4]:
+        p.score = points[2].score  # the third and fourth candidates tie
+    swapped = [p.model_copy() for p in points]
+    swapped[2], swapped[3] = swapped[3], swapped[2]
+    first, second = s.rerank(q, [p.model_copy() for p in points]), s.rerank(q, swapped)
+    assert [(p.id, round(p.score, 9)) for p in first] == [(p.id, round(p.score, 9)) for p in second]
+
+
 def test_keyword_queries_lean_on_words(small_library: KnowledgeBase) -> None:
     s = small_library.searcher
     keyword = s.weights(s.prepare("RPPS infirmiers"), "hybrid")
