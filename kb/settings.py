@@ -200,7 +200,10 @@ class Settings(BaseSettings):
         description="Passages labelled with framework ids, used to train the tagger (and to evaluate it, by CV).",
     )
     tag_gate_threshold: float = Field(
-        0.6, description="Probability a passage needs to count as policy substance (else it gets no label)."
+        0.65,
+        description="Probability a passage needs to count as policy substance (else it gets no label). kb eval "
+        "alignment, 693 passages, mean of 3 fold seeds: 0.6 gives micro-F1 .690 with 63% of unlabelled passages "
+        "kept unlabelled, 0.65 .688 / 68%, 0.7 .679 / 72%, 0.8 .654 / 78%.",
     )
     tag_label_threshold: float = Field(
         0.4, description="Probability a second or third label needs; the best label of a substantive passage stays."
