@@ -163,8 +163,8 @@ class Searcher:
         if q.language:
             other = np.array([p.payload.get("language", q.language) != q.language for p in points])
             dense_sim = dense_sim + s.rerank_cross_lingual_bonus * other
-        # the fused rank as a prior; candidates the fusion scored equal share their best rank, since Qdrant
-        # returns such ties in an order that differs from one process to the next
+        # the fused rank as a prior; candidates the fusion scored equal share their best rank (among themselves
+        # they stand in id order only, since Qdrant returns ties in an order that changes between processes)
         fused = np.array([p.score for p in points])
         rank = (fused[None, :] > fused[:, None] + FUSED_TIE).sum(axis=1)
         rrf = 1.0 / (self.rrf_k(q) + 1 + rank)

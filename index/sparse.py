@@ -77,8 +77,11 @@ def _stemmer(lang: str) -> snowballstemmer.stemmer | None:
     return stemmers[lang]
 
 
+@lru_cache(maxsize=200_000)
 def stem_term(word: str, lang: str) -> str | None:
-    """The BM25 stem term of a word ("~" + its folded Snowball stem), or None where the language has no stemmer."""
+    """The BM25 stem term of a word ("~" + its folded Snowball stem), or None where the language has no stemmer.
+
+    Cached: the encoder asks once per word of every passage, and the same words recur."""
     stemmer = _stemmer(lang)
     if stemmer is None:
         return None
