@@ -84,6 +84,25 @@ def test_tag_scores_are_probabilities_and_at_most_the_limit(tagger: Tagger) -> N
     assert all(0.0 <= v <= 1.0 for v in labels.values())
 
 
+def test_a_fitted_tagger_is_reused_from_disk(
+    tagger: Tagger, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "Les patients suivis à domicile par télésurveillance transmettent leur poids et leur tension."
+    expected = tagger.tag_texts([text])
+    again = Tagger(tagger.settings, embedder)
+
+    def no_fit(*args: object) -> None:
+        raise AssertionError("the cached models should have been loaded")
+
+    monkeypatch.setattr(again, "fit", no_fit)
+    assert again.tag_texts([text]) == expected
+
+    cache = next(again._cache_dir.glob(f"models-{again.fingerprint}.pkl"))
+    cache.write_bytes(b"not a pickle")
+    refitted = Tagger(tagger.settings, embedder)  # a damaged cache is refitted, not fatal
+    assert refitted.tag_texts([text]) == expected
+
+
 @pytest.fixture
 def tagged_library(make_kb: Callable[..., KnowledgeBase], tmp_path: Path) -> KnowledgeBase:
     copy_docs([SMALL_DOCS["it"], SMALL_DOCS["de"]], tmp_path / "corpus")
@@ -147,3 +166,24 @@ def test_objective_filter_and_coverage(tagged_library: KnowledgeBase, tmp_path: 
     png = tmp_path / "coverage.png"
     plot_heatmap(cov, str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("by_document", [False, True])
+def test_alignment_eval_scores_held_out_passages_by_sample(
+    embedder: Embedder, base_settings: Settings, tmp_path: Path, by_document: bool
+) -> None:
+    from eval.alignment import evaluate_alignment
+
+    rows = base_settings.alignment_training_file.read_text(encoding="utf-8").splitlines()
+    subset = [r for r in rows if '"id": "a' in r][:40] + [r for r in rows if '"id": "b' in r][:40]
+    labelled = tmp_path / "labels.jsonl"
+    labelled.write_text("\n".join(subset) + "\n", encoding="utf-8")
+    settings = Settings(home=tmp_path / "home", alignment_training_file=labelled)
+    result = evaluate_alignment(Tagger(settings, embedder), folds=2, by_document=by_document)
+
+    assert result.passages == 80 and sum(lab.support for lab in result.per_label) > 0
+    assert [(s.sample, s.passages) for s in result.per_sample] == [("hand-picked", 40), ("random", 40)]
+    # held out: far from the perfect score a tagger gets on passages it was trained on, far above none at all
+    assert 0.3 < result.micro_f1 < 0.95
+    assert 0.0 <= result.unlabelled_kept <= 1.0
+    assert result.split == ("by document" if by_document else "random")
