@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import itertools
 import json
 import logging
@@ -179,6 +180,14 @@ class TagFeatures:
         return out
 
 
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write under a temporary name, then rename: a concurrent process never loads half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
 class Models(NamedTuple):
     """A fitted tagger: the feature map, and one linear model per column (gate first, then each label)."""
 
@@ -253,10 +262,9 @@ class Tagger:
         if cache.exists():
             return np.load(cache)
         vectors = self.embedder.encode_passages(texts)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_name(f"{key}.{os.getpid()}.tmp.npy")
-        np.save(partial, vectors)
-        partial.replace(cache)  # atomic: a concurrent process never loads half a file
+        buffer = io.BytesIO()
+        np.save(buffer, vectors)
+        _write_atomically(cache, buffer.getvalue())
         return vectors
 
     @cached_property
@@ -284,10 +292,7 @@ class Tagger:
                 log.warning("refitting the tagger: its cached models could not be read (%s)", exc)
         items = self.training_set()
         models = self.fit(self.embed_cached([i.text for i in items]), items)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp")
-        partial.write_bytes(pickle.dumps(models))
-        partial.replace(cache)
+        _write_atomically(cache, pickle.dumps(models))
         with contextlib.suppress(OSError):  # another process may be pruning too
             stale = sorted(self._cache_dir.glob("models-*.pkl"), key=lambda f: f.stat().st_mtime)[:-MODELS_KEPT]
             for old in stale:  # ~11 MB each; other frameworks files or training sets may still want the newest few
