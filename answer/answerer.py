@@ -17,7 +17,7 @@ from answer.evidence import Sentence, identifiers, naming, score_sentences, sele
 from answer.llm import build_llm, generate
 from answer.prompt import PromptPassage, build_prompt, parse_answer
 from index.embedder import Embedder
-from index.search import Searcher, is_keyword_query
+from index.search import Searcher
 from index.sentences import SentenceVectors
 from index.store import VectorStore
 from kb.records import Answer, Citation, Hit, SearchFilters
@@ -62,7 +62,7 @@ class Answerer:
         )
         # a keyword-style lookup of a code (DHI 1.4.1, dm+d) is answered by the sentences that name it, unless
         # it also names something the library never mentions (the code may then belong to something else)
-        lookup = is_keyword_query(question, s.keyword_query_max_words) and not missing
+        lookup = result.keyword and not missing
         codes = identifiers(question) if lookup else []
         named = naming(ranked, codes)
         coverage |= {

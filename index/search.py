@@ -43,6 +43,7 @@ class SearchResult(BaseModel):
     facets: dict[str, dict[str, int]] = Field(default_factory=dict)
     candidates: int = 0
     query_vector: list[float] = Field(default_factory=list, exclude=True)  # reused by the answerer
+    keyword: bool = Field(False, exclude=True)  # keyword-style (is_keyword_query): decided once, for search and answer
 
     def as_json(self) -> dict:
         return {
@@ -144,7 +145,7 @@ class Searcher:
         hits = self.to_hits(q, self.collapse(points, k))
         return SearchResult(
             query=query, query_language=q.language, hits=hits, facets=self.facets(points), candidates=len(points),
-            query_vector=q.dense,
+            query_vector=q.dense, keyword=q.keyword,
         )  # fmt: skip
 
     # --- scoring -------------------------------------------------------------------------------------------
