@@ -34,8 +34,12 @@ $(LLM_STAMP): $(STAMP)
 
 install-llm: $(LLM_STAMP)
 
+# The seed-library fetch runs in the background (log: .kb/corpus-fetch.log) and never blocks the start: the app
+# starts on what is on disk (the shipped documents at least) and its folder watcher ingests what the fetch adds.
 run: install
-	$(BIN)/kb corpus fetch || echo "corpus fetch incomplete: ingesting what is on disk"
+	mkdir -p .kb
+	( KB_CORPUS_DIR=$(CORPUS) $(BIN)/kb corpus fetch > .kb/corpus-fetch.log 2>&1 \
+		|| echo "kb corpus fetch exited $$? (see above)" >> .kb/corpus-fetch.log ) &
 	$(BIN)/kb ingest $(CORPUS)
 	KB_CORPUS_DIR=$(CORPUS) $(BIN)/streamlit run app.py --server.headless true
 

@@ -10,7 +10,8 @@ from alignment.frameworks import Frameworks
 from index.store import VectorStore
 from kb.records import SearchFilters
 
-GROUPINGS = {"country": "country", "document": "file", "language": "doc_language"}
+# grouping -> payload key; "about" (countries discussed) is a list: a passage counts in each of its countries
+GROUPINGS = {"country": "country", "about": "about", "document": "file", "language": "doc_language"}
 
 
 class Coverage(BaseModel):
@@ -38,11 +39,13 @@ def coverage(
     counts: dict[str, Counter] = {lab: Counter() for lab in labels}
     totals: Counter = Counter()
     for point in store.scroll(filters):
-        column = str(point.payload.get(key) or "unknown")
-        totals[column] += 1
-        for lab in point.payload.get("labels") or []:
-            if lab in counts:
-                counts[lab][column] += 1
+        value = point.payload.get(key)
+        columns_of = [str(v) for v in value] if isinstance(value, list) else [str(value or "unknown")]
+        for column in columns_of:
+            totals[column] += 1
+            for lab in point.payload.get("labels") or []:
+                if lab in counts:
+                    counts[lab][column] += 1
     columns = sorted(totals, key=lambda c: -totals[c])
     names = {lab.id: lab.short for lab in frameworks.labels}
     gaps: list[str] = []

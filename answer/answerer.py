@@ -53,13 +53,8 @@ class Answerer:
         # by meaning alone: shared words with an off-topic passage must not make it look like evidence
         top = max(ranked, key=lambda sent: sent.similarity, default=None)
         best = top.similarity if top else 0.0
-        cross = top is not None and bool(result.query_language) and top.hit.language != result.query_language
         missing = unknown_names(self.store, question, result.query_language)
-        bar = (
-            s.abstain_threshold
-            - (s.abstain_cross_lingual_offset if cross else 0.0)
-            + (s.abstain_unknown_name_margin if missing else 0.0)
-        )
+        bar = self.bar(top, result.query_language) + (s.abstain_unknown_name_margin if missing else 0.0)
         # a keyword-style lookup of a code (DHI 1.4.1, dm+d) is answered by the sentences that name it, unless
         # it also names something the library never mentions (the code may then belong to something else)
         lookup = result.keyword and not missing
@@ -77,6 +72,11 @@ class Answerer:
         if mode == "llm":
             return self.generated(question, result.query_language, hits, ranked, coverage)
         return self.evidence(question, named or ranked, coverage, hits)
+
+    def bar(self, top: Sentence | None, query_language: str) -> float:
+        """The similarity the best sentence must reach to count as evidence (a little lower across languages)."""
+        cross = top is not None and bool(query_language) and top.hit.language != query_language
+        return self.settings.abstain_threshold - (self.settings.abstain_cross_lingual_offset if cross else 0.0)
 
     def rank_sentences(
         self, question: str, language: str, hits: list[Hit], query_vector: list[float] | None = None
@@ -112,7 +112,7 @@ class Answerer:
                 key = (sent.hit.doc_id, sent.page)
                 if key not in numbers:
                     numbers[key] = len(numbers) + 1
-                    citations.append(_citation(numbers[key], sent))
+                    citations.append(cite_sentence(numbers[key], sent))
                     passages.append(sent.hit.text)
                 else:
                     citations[numbers[key] - 1].quote += " " + sent.text
@@ -198,7 +198,7 @@ class Answerer:
         return Answer(question=question, answer=scope, abstained=True, mode=mode, coverage=coverage, evidence=hits[:3])
 
 
-def _citation(n: int, sent: Sentence) -> Citation:
+def cite_sentence(n: int, sent: Sentence) -> Citation:
     h = sent.hit
     return Citation(n=n, doc_id=h.doc_id, file=h.file, title=h.title, page=sent.page, quote=sent.text,
                     language=h.language, publisher=h.publisher, year=h.year, chunk_id=h.chunk_id)  # fmt: skip

@@ -31,7 +31,7 @@ from kb.settings import Settings
 
 MODES = ("hybrid", "dense", "sparse", "sentences")
 FACET_FIELDS = {"language": "doc_language", "country": "country", "doc_type": "doc_type",
-                "publisher": "publisher", "year": "year", "objective": "labels"}  # fmt: skip
+                "publisher": "publisher", "year": "year", "objective": "labels", "about": "about"}  # fmt: skip
 SNIPPET_CHARS = 420
 FUSED_TIE = 1e-9  # fused scores closer than this are a tie (float sums of equal RRF terms)
 
@@ -65,6 +65,7 @@ class SearchResult(BaseModel):
                         "text",
                         "snippet",
                         "labels",
+                        "about",
                         "chunk_id",
                     }
                 )
@@ -260,7 +261,7 @@ class Searcher:
             country=pl.get("country", ""), doc_type=pl.get("doc_type", ""), language=pl.get("language", ""),
             page=page, pages=(pl.get("page_start", page), pl.get("page_end", page)), score=round(p.score, 5),
             text=text, snippet=make_snippet(text, sorted(spans)), labels=pl.get("label_scores", {}) or {},
-            page_offsets=[tuple(x) for x in pl.get("page_offsets") or []],
+            about=pl.get("about") or [], page_offsets=[tuple(x) for x in pl.get("page_offsets") or []],
         )  # fmt: skip
 
     @staticmethod

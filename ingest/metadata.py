@@ -111,7 +111,10 @@ def build_metadata(
     overrides: list[dict[str, str]],
 ) -> DocumentMeta:
     meta = guess(path, pages, embedded).model_copy(update={"language": language})
-    seed = next((r for r in catalogue if r.get("sha256") == sha256), None)
+    # by content; else by name (a seed document the publisher has since updated: same file, new bytes)
+    seed = next((r for r in catalogue if r.get("sha256") == sha256), None) or next(
+        (r for r in catalogue if r.get("file") == path.name), None
+    )
     if seed:
         meta = apply_row(meta, seed, tuple(f for f in META_FIELDS if f != "language"))
     override = find_row(overrides, path, sha256)

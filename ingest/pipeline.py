@@ -34,6 +34,7 @@ from kb.settings import Settings
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, str, int, int], None]  # (file, stage, done, total)
+FileDoneFn = Callable[[FileReport, int, int], None]  # (its report row, files done, files in the run)
 UPSERT_BATCH = 64
 INDEX_LAYOUT = "sent1"  # per-chunk sentence vectors (late-chunked) and whole-identifier BM25 terms
 
@@ -62,7 +63,9 @@ class Pipeline:
     store: VectorStore
     embedder: Embedder
     tagger: object | None = None  # alignment.tagger.Tagger; optional so ingestion works without frameworks
+    countries: object | None = None  # alignment.countries.CountryRecognizer: the countries each passage discusses
     progress: ProgressFn = field(default=lambda *_: None)
+    file_done: FileDoneFn = field(default=lambda *_: None)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -108,7 +111,8 @@ class Pipeline:
         known = self.registry.path_map()
         failures = self.registry.failures()
         seen_in_batch: dict[str, str] = {}  # sha256 -> first path in this run
-        for path in files:
+        self.progress("", "scanned", 0, len(files))
+        for number, path in enumerate(files, 1):
             started = time.perf_counter()
             try:
                 row = self._ingest_file(path, known, failures, seen_in_batch)
@@ -119,6 +123,7 @@ class Pipeline:
                 row = FileReport(path=shown(path), status=FileStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
             row.seconds = round(time.perf_counter() - started, 2)
             report.files.append(row)
+            self.file_done(row, number, len(files))
         before = len(report.files)
         self._drop_orphans(report)
         for row in report.files[before:]:  # name removed documents by the path they had
@@ -295,8 +300,7 @@ class Pipeline:
             self.store.delete_doc(doc_id)  # never leave a half-written document behind
             self.registry.delete_document(doc_id)
             raise
-        labels_fp = getattr(self.tagger, "fingerprint", "")
-        self.registry.finish_document(doc_id, len(chunks), labels_fp)
+        self.registry.finish_document(doc_id, len(chunks), tags_fingerprint(self.tagger, self.countries))
         doc.status, doc.chunks = INDEXED, len(chunks)
         return doc, chunks
 
@@ -309,6 +313,9 @@ class Pipeline:
             if self.tagger is not None:
                 for c, labels in zip(batch, self.tagger.tag_vectors(vectors, [c.text for c in batch]), strict=True):
                     c.labels = labels
+            if self.countries is not None:
+                for c in batch:
+                    c.about = self.countries.countries(c.text)
             self.store.upsert([self._point(doc, *item) for item in zip(batch, vectors, spans, sentences, strict=True)])
             self.progress(name, "embedding", min(start + UPSERT_BATCH, total), total)
 
@@ -322,6 +329,12 @@ class Pipeline:
             sentences=sentences.tolist(),
             payload=chunk_payload(doc, chunk) | {"sentence_spans": [list(sp) for sp in spans]},
         )
+
+
+def tags_fingerprint(tagger: object | None, countries: object | None) -> str:
+    """How a document's passages were tagged (framework labels, countries discussed): a change means re-tagging
+    from the stored vectors and texts, never re-embedding."""
+    return "|".join(fp for fp in (getattr(tagger, "fingerprint", ""), getattr(countries, "fingerprint", "")) if fp)
 
 
 def vectors_part(fingerprint: str) -> str:
@@ -340,5 +353,5 @@ def chunk_payload(doc: Document, chunk: Chunk) -> dict:
         "language": chunk.language, "language_confidence": chunk.language_confidence,
         "page_start": chunk.page_start, "page_end": chunk.page_end, "page_offsets": chunk.page_offsets,
         "heading": chunk.heading, "text": chunk.text,
-        "labels": sorted(chunk.labels), "label_scores": chunk.labels,
+        "labels": sorted(chunk.labels), "label_scores": chunk.labels, "about": chunk.about,
     }  # fmt: skip

@@ -55,16 +55,19 @@ DocType = Annotated[list[str] | None, typer.Option("--type", help="Document type
 Publisher = Annotated[list[str] | None, typer.Option("--publisher", help="Publisher; repeatable.")]
 FileOpt = Annotated[list[str] | None, typer.Option("--file", help="File base name; repeatable.")]
 Objective = Annotated[list[str] | None, typer.Option("--objective", help="Framework label id; repeatable.")]
+About = Annotated[
+    list[str] | None, typer.Option("--about", help="Country the passage discusses (ISO code: EE, FR); repeatable.")
+]
 YearFrom = Annotated[int | None, typer.Option("--year-from", help="Earliest publication year.")]
 YearTo = Annotated[int | None, typer.Option("--year-to", help="Latest publication year.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
-def make_filters(lang, country, doc_type, publisher, file, objective, year_from, year_to) -> SearchFilters:
+def make_filters(lang, country, doc_type, publisher, file, objective, year_from, year_to, about=None) -> SearchFilters:
     return SearchFilters(
         languages=lang or [], countries=[c.upper() for c in country or []], doc_types=doc_type or [],
         publishers=publisher or [], files=file or [], objectives=objective or [], year_from=year_from,
-        year_to=year_to,
+        year_to=year_to, about=[c.upper() for c in about or []],
     )  # fmt: skip
 
 
@@ -82,13 +85,25 @@ def ingest(
             console=console, transient=True, disable=as_json or not console.is_terminal,
         ) as bar:  # fmt: skip
             tasks: dict[str, int] = {}
+            overall = bar.add_task("library", total=None)
 
             def progress(file: str, stage: str, done: int, total: int) -> None:
+                if stage == "scanned":
+                    bar.update(overall, total=total, description=f"library: {kb.ingest_progress.summary()}")
+                    return
                 if file not in tasks:
                     tasks[file] = bar.add_task(file[:50], total=total)
                 bar.update(tasks[file], completed=done, total=total, description=f"{stage:9} {file[:50]}")
 
-            report = kb.ingest(paths or None, progress=progress)
+            def file_done(row, done: int, total: int) -> None:
+                name = Path(row.path).name
+                if name in tasks:
+                    bar.remove_task(tasks.pop(name))
+                bar.update(overall, completed=done, total=total, description=f"library: {kb.ingest_progress.summary()}")
+                if not as_json and not console.is_terminal:  # a log (make run's output piped): one line per file
+                    console.print(f"{done}/{total} {row.status.value:9} {name} — {kb.ingest_progress.summary()}")
+
+            report = kb.ingest(paths or None, progress=progress, file_done=file_done)
     except IndexBusyError as exc:
         _busy(exc)
     except FileNotFoundError as exc:
@@ -145,13 +160,14 @@ def search(
     publisher: Publisher = None,
     file: FileOpt = None,
     objective: Objective = None,
+    about: About = None,
     mode: Annotated[str, typer.Option(help="hybrid, dense or sparse.")] = "hybrid",
     no_rerank: Annotated[bool, typer.Option("--no-rerank", help="Skip re-scoring of fused candidates.")] = False,
     queries_file: Annotated[Path | None, typer.Option(help="JSONL of {id, question}; one result line each.")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Hybrid cross-lingual search with filters; hits cite document and page."""
-    filters = make_filters(lang, country, doc_type, publisher, file, objective, year_from, year_to)
+    filters = make_filters(lang, country, doc_type, publisher, file, objective, year_from, year_to, about)
     kb = _kb()
     try:
         if queries_file:
@@ -173,6 +189,8 @@ def search(
         out.print("[yellow]No passages found.[/]")
     for i, h in enumerate(res.hits, 1):
         out.print(f"[bold]{i}. {h.title}[/] ({h.publisher}, {h.year or 'n.d.'}) [{h.language}] — {h.file} p. {h.page}")
+        if h.about:
+            out.print(f"   about: {', '.join(h.about)}")
         out.print(f"   {h.snippet}\n")
 
 
@@ -188,13 +206,14 @@ def ask(
     publisher: Publisher = None,
     file: FileOpt = None,
     objective: Objective = None,
+    about: About = None,
     queries_file: Annotated[Path | None, typer.Option(help="JSONL of {id, question}; one answer line each.")] = None,
     as_json: AsJson = False,
 ) -> None:
     """A cited answer from the library, or a plain statement that the evidence is not there."""
     from answer.llm import LLMUnavailableError
 
-    filters = make_filters(lang, country, doc_type, publisher, file, objective, year_from, year_to)
+    filters = make_filters(lang, country, doc_type, publisher, file, objective, year_from, year_to, about)
     kb = _kb()
     try:
         if queries_file:
@@ -249,20 +268,56 @@ def model_prepare() -> None:
 
 
 @corpus_app.command("fetch")
-def corpus_fetch() -> None:
-    """Download the seed documents listed in corpus/sources.csv that are missing (verifies sha256)."""
-    from kb.corpus_fetch import fetch_corpus
+def corpus_fetch(
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request (connect, each read).")] = 30.0,
+    as_json: AsJson = False,
+) -> None:
+    """Download the missing seed documents listed in corpus/sources.csv into the drop folder.
+
+    Exit 0: every document present or fetched, or failed only softly (offline, no direct link, shipped
+    conversion); 1: a download failed for a real reason (HTTP error, not a PDF, truncated...); 2: no catalogue.
+    """
+    from rich.markup import escape
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
+    from kb.corpus_fetch import Status, exit_code, fetch_corpus
 
     s = get_settings()
-    results = fetch_corpus(s.catalogue_csv, s.corpus_dir)
-    failed = [r for r in results if r.status == "failed"]
+    try:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            console=console, transient=True, disable=as_json or not console.is_terminal,
+        ) as bar:  # fmt: skip
+            tasks: dict[str, int] = {}
+
+            def progress(file: str, done: int, total: int | None) -> None:
+                if file not in tasks:
+                    tasks[file] = bar.add_task(file[:50], total=total)
+                bar.update(tasks[file], completed=done, total=total)
+
+            results = fetch_corpus(s.catalogue_csv, s.corpus_dir, timeout_s=timeout, progress=progress)
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    code = exit_code(results)
+    counts = {st.value: sum(r.status is st for r in results) for st in Status}
+    if as_json:
+        _emit({"folder": str(s.corpus_dir), "exit_code": code, "totals": counts,
+               "results": [r.model_dump(mode="json") for r in results]})  # fmt: skip
+        raise typer.Exit(code)
+    colour = {Status.FAILED: "red", Status.DOWNLOADED: "green", Status.HASH_CHANGED: "yellow"}
     for r in results:
-        console.print(f"{r.status:10} {r.file} {r.detail}")
-    console.print(f"{len(results) - len(failed)} of {len(results)} seed documents present in {s.corpus_dir}")
-    if failed:
-        console.print(f"[yellow]{len(failed)} could not be fetched (offline?). Copy them into {s.corpus_dir} or run "
-                      "`make run CORPUS=DIR` with a folder that holds them.[/]")  # fmt: skip
-        raise typer.Exit(1)
+        why = f" ({r.reason.value})" if r.reason else ""
+        line = f"[{colour.get(r.status, 'white')}]{r.status.value:12}[/] {escape(r.file)}{why} {escape(r.detail)}"
+        console.print(line, soft_wrap=True)
+    have = counts["present"] + counts["downloaded"] + counts["hash-changed"]
+    console.print(f"{have} of {len(results)} seed documents in {s.corpus_dir} ("
+                  + ", ".join(f"{k}={v}" for k, v in counts.items()) + ")", soft_wrap=True)  # fmt: skip
+    if counts["failed"]:
+        hint = "only offline / no direct link: nothing to fix" if code == 0 else "some downloads failed (see above)"
+        console.print(f"[yellow]{counts['failed']} not fetched, {hint}. Copy documents into {s.corpus_dir} by hand, "
+                      "or run `make run CORPUS=DIR` with a folder that holds them.[/]", soft_wrap=True)  # fmt: skip
+    raise typer.Exit(code)
 
 
 @app.command("settings")
@@ -283,7 +338,7 @@ def main() -> None:
 
 
 # Commands defined in their own modules register themselves on `app` when imported.
-from kb import cli_alignment, cli_bench, cli_eval, cli_ops  # noqa: E402,F401
+from kb import cli_alignment, cli_bench, cli_compare, cli_eval, cli_ops  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

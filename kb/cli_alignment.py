@@ -29,12 +29,20 @@ def tag(
         if not text:
             raise typer.BadParameter("give TEXT or --texts-file")
         [labels] = kb.tag([text])
+        [countries] = kb.countries_discussed([text])
         names = {lab.id: lab.short for lab in kb.tagger.frameworks.labels}
     finally:
         kb.close()
     if as_json:
-        _emit({"labels": [{"id": k, "score": v} for k, v in sorted(labels.items(), key=lambda x: -x[1])]})
+        _emit(
+            {
+                "labels": [{"id": k, "score": v} for k, v in sorted(labels.items(), key=lambda x: -x[1])],
+                "countries": [{"code": code, "mention": surface} for code, surface in countries.items()],
+            }
+        )
         return
+    if countries:
+        out.print("countries discussed: " + ", ".join(f"{c} ({m})" for c, m in countries.items()))
     if not labels:
         out.print("No framework objective fits this text.")
     for label, score in sorted(labels.items(), key=lambda x: -x[1]):
@@ -43,7 +51,9 @@ def tag(
 
 @app.command()
 def coverage(
-    by: Annotated[str, typer.Option("--by", help="country, document or language.")] = "country",
+    by: Annotated[
+        str, typer.Option("--by", help="country (publisher), about (countries discussed), document or language.")
+    ] = "country",
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a heatmap PNG here.")] = None,
     as_json: AsJson = False,
 ) -> None:

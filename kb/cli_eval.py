@@ -104,6 +104,33 @@ def _scores_table(title: str, evaluation, groups: bool) -> Table:
     return table
 
 
+@eval_app.command("countries")
+def eval_countries(
+    show_misses: Annotated[bool, typer.Option("--misses", help="List the passages the tagger gets wrong.")] = False,
+) -> None:
+    """Precision/recall of the countries-discussed tags: the held-apart labels first, then the tuning labels."""
+    from alignment.countries import CountryRecognizer
+    from eval.countries import HELDOUT_FILE, TUNING_FILE, evaluate_countries
+    from kb.settings import get_settings
+
+    recognizer = CountryRecognizer(get_settings().countries_file)
+    results = [evaluate_countries(recognizer, path) for path in (HELDOUT_FILE, TUNING_FILE) if path.exists()]
+    table = Table(title="Countries discussed (micro-averaged over country codes)")
+    for col in ("set", "group", "passages", "gold", "precision", "recall", "F1", "exact sets"):
+        table.add_column(col)
+    for result in results:
+        kind = "held-apart" if result.file == HELDOUT_FILE.name else "tuning"
+        for s in result.scores:
+            table.add_row(kind, s.group, str(s.passages), str(s.gold_mentions), f"{s.precision:.3f}",
+                          f"{s.recall:.3f}", f"{s.f1:.3f}", f"{s.exact:.3f}")  # fmt: skip
+    out.print(table)
+    if show_misses:
+        for result in results:
+            for m in result.misses:
+                out.print(f"{result.file} {m.id} [{m.language}] extra {m.extra} missed {m.missed}")
+    out.print(f"written to {save_result('countries', {'results': [r.model_dump() for r in results]})}")
+
+
 @eval_app.command("retrieval")
 def eval_retrieval(
     corpus: CorpusDir = SHARED / "corpus",

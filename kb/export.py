@@ -8,7 +8,7 @@ import io
 import re
 import unicodedata
 
-from kb.records import Answer, Citation, Document, Hit
+from kb.records import Answer, Citation, Comparison, Document, Hit
 
 HIT_COLUMNS = (
     "rank",
@@ -23,6 +23,7 @@ HIT_COLUMNS = (
     "pages",
     "score",
     "objectives",
+    "countries_discussed",
     "snippet",
     "text",
     "doc_id",
@@ -65,6 +66,7 @@ def hits_csv(hits: list[Hit]) -> str:
                 f"{h.pages[0]}-{h.pages[1]}",
                 h.score,
                 ";".join(sorted(h.labels, key=lambda k: -h.labels[k])),
+                ";".join(h.about),
                 plain(h.snippet),
                 h.text,
                 h.doc_id,
@@ -113,6 +115,55 @@ def answer_markdown(answer: Answer, label_names: dict[str, str] | None = None) -
             searched += f"; years {cov['years'][0]}–{cov['years'][1]}"
         lines += ["## What was searched", "", searched, ""]
     lines.append(f"_Mode: {answer.mode}. Dropped unsupported claims: {answer.dropped_claims}._")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+COMPARISON_COLUMNS = ("country", "country_name", "region_member", "evidence", "passages_about_country", "quote",
+                      "title", "publisher", "year", "language", "file", "page", "objectives", "note")  # fmt: skip
+
+
+def comparison_csv(comparison: Comparison) -> str:
+    """One line per quoted sentence, and one line for each country without evidence (saying so)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COMPARISON_COLUMNS)
+    for row in comparison.rows:
+        head = [row.country, row.name, "yes" if row.region_member else "no", "yes" if row.found else "no",
+                row.passages]  # fmt: skip
+        labels = ";".join(row.labels)
+        if not row.citations:
+            note = f"no evidence in the library: {row.note}".rstrip(": ")
+            writer.writerow([*head, "", "", "", "", "", "", "", labels, note])
+        for c in row.citations:
+            writer.writerow([*head, c.quote, c.title, c.publisher, c.year or "", c.language, c.file, c.page, labels,
+                             row.note])  # fmt: skip
+    return out.getvalue()
+
+
+def comparison_markdown(comparison: Comparison, label_names: dict[str, str] | None = None) -> str:
+    """A brief: one section per country with its quoted evidence numbered, then the references."""
+    names = label_names or {}
+    lines = [f"# {comparison.question}", "", "Evidence per country from the library, quoted in the original language.",
+             ""]  # fmt: skip
+    references: list[str] = []
+    numbers: dict[tuple[str, int, str], int] = {}
+    for row in comparison.rows:
+        lines += [f"## {row.name} ({row.country})", ""]
+        if not row.found:
+            lines += [f"_No evidence in the library._ {row.note}", ""]
+            continue
+        for c in row.citations:
+            key = (c.doc_id, c.page, c.quote)
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                references.append(_reference(c.model_copy(update={"n": numbers[key]})))
+            lines.append(f"- “{c.quote.strip()}” [{numbers[key]}] ({c.language or '?'})")
+        if row.labels:
+            lines.append("")
+            lines.append("Objectives: " + "; ".join(f"{lab} {names.get(lab, '')}".strip() for lab in row.labels))
+        lines.append("")
+    if references:
+        lines += ["## References", "", *[f"{r}  " for r in references], ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -55,3 +55,19 @@ def m002_index_fingerprint(db: sqlite3.Connection) -> None:
     # Which embedding model and chunking produced a document's vectors: a change means re-embedding.
     db.execute("ALTER TABLE documents ADD COLUMN index_fingerprint TEXT NOT NULL DEFAULT ''")
     db.execute("ALTER TABLE documents ADD COLUMN labels_fingerprint TEXT NOT NULL DEFAULT ''")
+
+
+@migration
+def m003_saved_searches(db: sqlite3.Connection) -> None:
+    # Searches and comparisons kept by name; last_seen_at decides which passages count as new.
+    db.execute(
+        """CREATE TABLE saved_searches (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'search',
+            query TEXT NOT NULL,
+            filters_json TEXT NOT NULL DEFAULT '{}',
+            countries_json TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL
+        )"""
+    )

@@ -79,6 +79,7 @@ class Chunk(BaseModel):
     language: str = ""
     language_confidence: float = 0.0
     labels: dict[str, float] = Field(default_factory=dict)  # framework label id -> score
+    about: list[str] = Field(default_factory=list)  # ISO codes of the countries the passage discusses
 
     def page_at(self, offset: int) -> int:
         """The page holding the character at ``offset`` of this chunk's text."""
@@ -97,6 +98,7 @@ class SearchFilters(BaseModel):
     files: list[str] = Field(default_factory=list)
     doc_ids: list[str] = Field(default_factory=list)
     objectives: list[str] = Field(default_factory=list)
+    about: list[str] = Field(default_factory=list)  # countries discussed (ISO codes), not publisher country
 
     def is_empty(self) -> bool:
         return not any(v not in (None, []) for v in self.model_dump().values())
@@ -120,6 +122,7 @@ class Hit(BaseModel):
     text: str
     snippet: str = ""  # with the matching sentences marked **like this**
     labels: dict[str, float] = Field(default_factory=dict)
+    about: list[str] = Field(default_factory=list)  # countries the passage discusses (ISO codes)
     page_offsets: list[tuple[int, int]] = Field(default_factory=list)  # (char offset in text, page number)
 
     def page_at(self, offset: int) -> int:
@@ -152,6 +155,42 @@ class Answer(BaseModel):
     evidence: list[Hit] = Field(default_factory=list)
 
 
+class CountryEvidence(BaseModel):
+    """One row of a comparison: what the library says about one country on the question, or that it says nothing."""
+
+    country: str  # ISO 3166-1 alpha-2
+    name: str
+    region_member: bool = False  # one of the 53 Member States of the WHO European Region
+    passages: int = 0  # passages about the country under the filters (whatever the question)
+    found: bool = False  # evidence cleared the answer's bar
+    best_score: float = 0.0
+    citations: list[Citation] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)  # how the cited passages name the country ("l'Estonie")
+    labels: list[str] = Field(default_factory=list)  # framework labels of the cited passages
+    note: str = ""  # why there is no evidence
+
+
+class Comparison(BaseModel):
+    question: str
+    query_language: str = ""
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    rows: list[CountryEvidence] = Field(default_factory=list)
+
+
+class SavedSearch(BaseModel):
+    """A search or comparison kept by name, with when it was last looked at (what counts as new)."""
+
+    name: str
+    kind: str = "search"  # search or compare
+    query: str
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    countries: list[str] = Field(default_factory=list)  # compare: the chosen countries (empty: all with evidence)
+    created_at: str = ""
+    last_seen_at: str = ""
+    new_passages: int = 0  # passages added since last_seen_at that the search finds relevant
+    new_documents: list[str] = Field(default_factory=list)  # titles of the documents those passages come from
+
+
 class FileStatus(StrEnum):
     ADDED = "added"
     UPDATED = "updated"
@@ -175,6 +214,26 @@ class FileReport(BaseModel):
     error: str = ""
     title: str = ""
     seconds: float = 0.0
+
+
+class IngestProgress(BaseModel):
+    """Where a running ingest is: what the terminal's bar and the app's banner show."""
+
+    running: bool = False
+    files_total: int = 0
+    files_done: int = 0
+    current_file: str = ""
+    stage: str = ""  # reading, embedding
+    pages: int = 0
+    passages: int = 0
+    ocr_pages: int = 0
+    failed: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.files_done} of {self.files_total} files · {self.pages:,} pages · {self.passages:,} passages · "
+            f"{self.ocr_pages} OCR pages" + (f" · {self.failed} failed" if self.failed else "")
+        )
 
 
 class IngestReport(BaseModel):

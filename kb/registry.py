@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kb.migrations import MIGRATIONS
-from kb.records import Document, DocumentMeta
+from kb.records import Document, DocumentMeta, SavedSearch, SearchFilters
 
 INDEXING, INDEXED, FAILED = "indexing", "indexed", "failed"
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")  # orders a save and an ingest in the same second
 
 
 class Registry:
@@ -177,3 +177,37 @@ class Registry:
 
     def clear_failure(self, path: str) -> None:
         self.db.execute("DELETE FROM failures WHERE path=?", (path,))
+
+    # --- saved searches ------------------------------------------------------------------------------------
+    def save_search(self, saved: SavedSearch) -> SavedSearch:
+        """Keep a search by name (a name already taken is replaced: saving again is editing)."""
+        ts = now()
+        self.db.execute(
+            """INSERT INTO saved_searches (name, kind, query, filters_json, countries_json, created_at, last_seen_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, query=excluded.query,
+               filters_json=excluded.filters_json, countries_json=excluded.countries_json,
+               last_seen_at=excluded.last_seen_at""",
+            (saved.name, saved.kind, saved.query, saved.filters.model_dump_json(), json.dumps(saved.countries), ts, ts),
+        )
+        return self.saved_search(saved.name)  # type: ignore[return-value]
+
+    def saved_searches(self) -> list[SavedSearch]:
+        return [self._saved(r) for r in self.db.execute("SELECT * FROM saved_searches ORDER BY created_at, name")]
+
+    def saved_search(self, name: str) -> SavedSearch | None:
+        row = self.db.execute("SELECT * FROM saved_searches WHERE name=?", (name,)).fetchone()
+        return self._saved(row) if row else None
+
+    def mark_seen(self, name: str) -> None:
+        self.db.execute("UPDATE saved_searches SET last_seen_at=? WHERE name=?", (now(), name))
+
+    def delete_saved_search(self, name: str) -> bool:
+        return self.db.execute("DELETE FROM saved_searches WHERE name=?", (name,)).rowcount > 0
+
+    @staticmethod
+    def _saved(row: sqlite3.Row) -> SavedSearch:
+        return SavedSearch(
+            name=row["name"], kind=row["kind"], query=row["query"],
+            filters=SearchFilters.model_validate_json(row["filters_json"]),
+            countries=json.loads(row["countries_json"]), created_at=row["created_at"], last_seen_at=row["last_seen_at"],
+        )  # fmt: skip

@@ -18,10 +18,21 @@ from index.embedder import Embedder
 from index.search import Searcher, SearchResult
 from index.sparse import SparseEncoder
 from index.store import VectorStore, open_store
-from ingest.pipeline import Pipeline, ProgressFn
+from ingest.pipeline import FileDoneFn, Pipeline, ProgressFn, tags_fingerprint
 from kb.doctor import DoctorReport, run_doctor
 from kb.locking import Synchronized
-from kb.records import Answer, Document, DocumentMeta, IngestReport, SearchFilters
+from kb.records import (
+    Answer,
+    Comparison,
+    Document,
+    DocumentMeta,
+    FileReport,
+    FileStatus,
+    IngestProgress,
+    IngestReport,
+    SavedSearch,
+    SearchFilters,
+)
 from kb.registry import Registry
 from kb.settings import Settings, get_settings
 
@@ -32,6 +43,7 @@ class KnowledgeBase:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self._ingest_lock = threading.Lock()
+        self.ingest_progress = IngestProgress()  # the running (or last) ingest, for the app's banner
 
     # --- components (lazy, once) ---------------------------------------------------------------------------
     @cached_property
@@ -60,6 +72,12 @@ class KnowledgeBase:
         return Tagger(self.settings, self.embedder)
 
     @cached_property
+    def countries(self):
+        from alignment.countries import CountryRecognizer
+
+        return CountryRecognizer(self.settings.countries_file)
+
+    @cached_property
     def searcher(self) -> Searcher:
         return Searcher(self.settings, self.store, self.embedder, self.sparse)
 
@@ -69,20 +87,49 @@ class KnowledgeBase:
 
         return Answerer(self.settings, self.searcher, self.store, self.embedder)
 
+    @cached_property
+    def comparer(self):
+        from answer.compare import Comparer
+
+        return Comparer(self.settings, self.answerer, self.store, self.countries)
+
     def close(self) -> None:
         for name in ("store", "registry"):
             if name in self.__dict__:
                 self.__dict__.pop(name).close()
 
     # --- ingestion -----------------------------------------------------------------------------------------
-    def ingest(self, paths: list[Path] | None = None, progress: ProgressFn | None = None) -> IngestReport:
+    def ingest(
+        self, paths: list[Path] | None = None, progress: ProgressFn | None = None, file_done: FileDoneFn | None = None
+    ) -> IngestReport:
         """Bring the index in line with these files or folders (default: the drop folder)."""
         with self._ingest_lock:  # one ingest at a time per process (watcher and upload page share it)
-            pipeline = Pipeline(self.settings, self.registry, self.store, self.embedder, self.tagger)
-            if progress:
-                pipeline.progress = progress
-            report = pipeline.run(paths or [self.settings.corpus_dir])
-            self.retag()  # frameworks edited since these passages were tagged: cheap, no re-embedding
+            pipeline = Pipeline(self.settings, self.registry, self.store, self.embedder, self.tagger, self.countries)
+            state = self.ingest_progress = IngestProgress(running=True)
+
+            def on_progress(file: str, stage: str, done: int, total: int) -> None:
+                if stage == "scanned":
+                    state.files_total = total
+                state.current_file, state.stage = file, stage
+                if progress:
+                    progress(file, stage, done, total)
+
+            def on_file(row: FileReport, done: int, total: int) -> None:
+                state.files_done, state.files_total = done, total
+                if row.status in (FileStatus.ADDED, FileStatus.UPDATED):
+                    state.pages += row.pages
+                    state.passages += row.chunks
+                    state.ocr_pages += row.ocr_pages
+                state.failed += row.status == FileStatus.FAILED
+                if file_done:
+                    file_done(row, done, total)
+
+            pipeline.progress, pipeline.file_done = on_progress, on_file
+            try:
+                report = pipeline.run(paths or [self.settings.corpus_dir])
+                self.retag()  # frameworks or country data edited since these passages were tagged: no re-embedding
+            finally:
+                state.running = False
             return report
 
     def documents(self) -> list[Document]:
@@ -116,32 +163,109 @@ class KnowledgeBase:
         return self.tagger.tag_texts(texts)
 
     def retag(self, force: bool = False) -> int:
-        """Re-tag stored passages whose tags are stale (frameworks or tagger changed), from stored vectors."""
-        if self.tagger is None:
-            return 0
-        from kb.records import SearchFilters
-
-        fingerprint = self.tagger.fingerprint
+        """Re-tag stored passages whose tags are stale (frameworks, tagger or country data changed), from the
+        stored vectors and texts."""
+        tagger, countries = self.tagger, self.countries
+        fingerprint = tags_fingerprint(tagger, countries)
         stale = [d for d in self.documents() if d.status == "indexed"]
         if not force:
             stale = [d for d in stale if self.registry.fingerprints(d.doc_id)[1] != fingerprint]
         done = 0
         for doc in stale:
-            points = list(self.store.scroll(SearchFilters(doc_ids=[doc.doc_id]), with_dense=True))
+            points = list(self.store.scroll(SearchFilters(doc_ids=[doc.doc_id]), with_dense=tagger is not None))
             if points:
-                tags = self.tagger.tag_vectors(
-                    np.asarray([p.payload["_dense"] for p in points], dtype=np.float32),
-                    [p.payload["text"] for p in points],
+                texts = [p.payload["text"] for p in points]
+                tags = (
+                    tagger.tag_vectors(np.asarray([p.payload["_dense"] for p in points], dtype=np.float32), texts)
+                    if tagger is not None
+                    else [None] * len(points)
                 )
                 groups: dict[str, list[str]] = {}
-                for point, labels in zip(points, tags, strict=True):
-                    groups.setdefault(json.dumps(labels, sort_keys=True), []).append(point.id)
-                for key, ids in groups.items():  # one write per distinct label set, not per passage
-                    labels = json.loads(key)
-                    self.store.set_payload(ids, {"labels": sorted(labels), "label_scores": labels})
+                for point, labels, text in zip(points, tags, texts, strict=True):
+                    key = json.dumps({"labels": labels, "about": countries.countries(text)}, sort_keys=True)
+                    groups.setdefault(key, []).append(point.id)
+                for key, ids in groups.items():  # one write per distinct tag set, not per passage
+                    tagged = json.loads(key)
+                    payload = {"about": tagged["about"]}
+                    if tagged["labels"] is not None:
+                        payload |= {"labels": sorted(tagged["labels"]), "label_scores": tagged["labels"]}
+                    self.store.set_payload(ids, payload)
                 done += len(points)
             self.registry.set_labels_fingerprint(doc.doc_id, fingerprint)
         return done
+
+    def countries_discussed(self, texts: list[str]) -> list[dict[str, str]]:
+        """For free texts, each country discussed → its first mention as written (the same tagger as ingest)."""
+        return [self.countries.triggers(text) for text in texts]
+
+    def countries_in_library(self, filters: SearchFilters | None = None) -> dict[str, int]:
+        """Documents per country discussed (most first): what the country filters and the Compare page offer."""
+        docs: dict[str, set[str]] = {}
+        for point in self.store.scroll(filters):
+            for code in point.payload.get("about") or []:
+                docs.setdefault(code, set()).add(point.payload.get("doc_id", ""))
+        return dict(sorted(((c, len(d)) for c, d in docs.items()), key=lambda kv: (-kv[1], kv[0])))
+
+    # --- comparison and saved searches ---------------------------------------------------------------------
+    def compare(
+        self, question: str, countries: list[str] | None = None, filters: SearchFilters | None = None
+    ) -> Comparison:
+        """One row per country (chosen, or those the library discusses most): its best evidence, or none."""
+        return self.comparer.compare(question, countries, filters)
+
+    def save_search(
+        self, name: str, query: str, filters: SearchFilters | None = None, kind: str = "search",
+        countries: list[str] | None = None,
+    ) -> SavedSearch:  # fmt: skip
+        if kind not in ("search", "compare"):
+            raise ValueError("kind must be search or compare")
+        if not name.strip() or not query.strip():
+            raise ValueError("a saved search needs a name and a query")
+        saved = SavedSearch(name=name.strip(), kind=kind, query=query.strip(), filters=filters or SearchFilters(),
+                            countries=[c.upper() for c in countries or []])  # fmt: skip
+        return self.registry.save_search(saved)
+
+    def saved_searches(self, with_news: bool = True) -> list[SavedSearch]:
+        """Every saved search with the passages added since it was last looked at that it finds relevant (counting
+        them runs each search: ``with_news=False`` lists them only)."""
+        saved = self.registry.saved_searches()
+        return [self._with_news(s) for s in saved] if with_news else saved
+
+    def new_passages(self, name: str) -> list:
+        """The hits added since the saved search was last looked at (it is not marked seen here)."""
+        saved = self.registry.saved_search(name)
+        if saved is None:
+            raise KeyError(f"no saved search named {name!r}")
+        return self._news(saved)
+
+    def mark_seen(self, name: str) -> None:
+        if self.registry.saved_search(name) is None:
+            raise KeyError(f"no saved search named {name!r}")
+        self.registry.mark_seen(name)
+
+    def delete_saved_search(self, name: str) -> bool:
+        return self.registry.delete_saved_search(name)
+
+    def _with_news(self, saved: SavedSearch) -> SavedSearch:
+        hits = self._news(saved)
+        titles = list(dict.fromkeys(h.title or h.file for h in hits))
+        return saved.model_copy(update={"new_passages": len(hits), "new_documents": titles})
+
+    def _news(self, saved: SavedSearch) -> list:
+        """Passages of documents added after the last look that the search finds and whose best sentence is
+        close to the query (a search always returns something; only real matches count as news)."""
+        new_docs = [d.doc_id for d in self.documents() if d.status == "indexed" and d.added_at > saved.last_seen_at]
+        if not new_docs:
+            return []
+        update: dict = {"doc_ids": new_docs}
+        if saved.kind == "compare" and saved.countries:
+            update["about"] = saved.countries
+        result = self.search(saved.query, saved.filters.model_copy(update=update), k=self.settings.answer_passages * 2)
+        ranked = self.answerer.rank_sentences(saved.query, result.query_language, result.hits, result.query_vector)
+        best: dict[str, float] = {}
+        for sent in ranked:
+            best[sent.hit.chunk_id] = max(best.get(sent.hit.chunk_id, -1.0), sent.similarity)
+        return [h for h in result.hits if best.get(h.chunk_id, -1.0) >= self.settings.saved_new_min_score]
 
     def coverage(self, by: str = "country", filters: SearchFilters | None = None) -> Coverage:
         if self.tagger is None:

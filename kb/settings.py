@@ -32,7 +32,7 @@ class Settings(BaseSettings):
         description="The seed library's catalogue (title, publisher, year, URL, sha256) used by 'kb corpus fetch'.",
     )
     ignore_names: list[str] = Field(
-        ["README.md", "SOURCES.md", "sources.json", "sources.csv", "metadata.csv"],
+        ["README.md", "SOURCES.md", "LICENSES", "sources.json", "sources.csv", "metadata.csv"],
         description="File names in a scanned folder that are documentation, not documents.",
     )
 
@@ -211,6 +211,25 @@ class Settings(BaseSettings):
         "included, so it can say no on its own); a passage keeps at most tag_max_labels of those that clear it.",
     )
     tag_max_labels: int = Field(3, description="Most framework labels one passage carries.")
+    countries_file: Path = Field(
+        PROJECT_ROOT / "alignment" / "countries.yaml",
+        description="What the countries-discussed tagger knows beyond CLDR's country names: other names, "
+        "adjectives, safe ISO codes, and the contexts where a country word means a language or an address.",
+    )
+
+    # --- comparison and saved searches ---------------------------------------------------------------------
+    compare_max_countries: int = Field(
+        12, description="Countries a comparison shows when none are chosen (those with most passages first)."
+    )
+    compare_sentences: int = Field(2, description="Evidence sentences quoted per country in a comparison.")
+    compare_margin: float = Field(
+        0.02, description="A country's second sentence is quoted only when it scores within this of its best."
+    )
+    saved_new_min_score: float = Field(
+        0.82,
+        description="Best question-sentence cosine a new passage needs to count as new evidence for a saved "
+        "search (a little under the answer's abstention bar: a saved search is a watch, not an answer).",
+    )
     tag_regularisation: float = Field(
         10.0, description="Inverse regularisation (C) of the tagging classifiers (the gate and each label's)."
     )

@@ -244,13 +244,19 @@ def test_upload_a_good_and_a_bad_file_then_remove_the_good_one(app_kb: Knowledge
 
 
 # --- alignment -------------------------------------------------------------------------------------------------------
-def test_alignment_page_heatmap_cell_passages_and_gaps(app_kb: KnowledgeBase) -> None:
+@pytest.mark.parametrize("by", ["country", "about"])
+def test_alignment_page_heatmap_cell_passages_and_gaps(app_kb: KnowledgeBase, by: str) -> None:
     at = ok(app().run())
     at.switch_page("kb/ui/alignment_page.py").run()
     ok(at)
+    at.segmented_control(key="align:by").set_value(by).run()
+    ok(at)
+    cov = app_kb.coverage(by=by)
+    if by == "about":  # the factsheet and the gematik guide discuss no country: the page says so
+        assert not cov.columns and any("No passage of the library names a country" in i.value for i in at.info)
+        return
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert "Gaps" in [h.value for h in at.subheader]
-    cov = app_kb.coverage(by="country")
     label, column = max(((lab, col) for lab in cov.labels for col in cov.columns),
                         key=lambda lc: cov.counts.get(lc[0], {}).get(lc[1], 0))  # fmt: skip
     at.selectbox(key="align:label").set_value(label).run()

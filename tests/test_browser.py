@@ -191,3 +191,59 @@ def test_alignment_heatmap(server: dict, page) -> None:
     page.get_by_text("Gaps", exact=True).wait_for()
     page.locator("canvas, svg").first.wait_for()
     shot(page, "alignment")
+
+
+ESTONIA = (
+    "# E-prescriptions in Estonia\n\nIn Estonia, almost all prescriptions have been issued electronically since "
+    "2010: patients collect their medicines at any pharmacy with their national ID card.\n"
+)
+ESTONIA_PHARMACIES = (
+    "# Estonian pharmacies\n\nEstonian pharmacies dispense electronic prescriptions from the national "
+    "prescription centre, and patients can let a relative collect their medicines with the prescription code.\n"
+)
+
+
+def reload_until(page, text: str, timeout_s: float = 180) -> None:
+    """The watcher ingests a dropped file within seconds: reload until the page shows its effect."""
+    deadline = time.time() + timeout_s
+    while True:
+        settle(page)
+        if page.get_by_text(text).count():
+            return
+        assert time.time() < deadline, f"never showed {text!r}"
+        page.wait_for_timeout(2000)
+        page.reload()
+
+
+def test_compare_countries_then_save_and_see_what_is_new(server: dict, page) -> None:
+    corpus = server["settings"].corpus_dir
+    (corpus / "en_estonia-eprescriptions.md").write_text(ESTONIA, encoding="utf-8")
+    page.goto(f"{server['url']}/compare?q=How+are+electronic+prescriptions+issued%3F&c=EE&c=DE")
+    reload_until(page, "named as “Estonia”")
+    assert page.get_by_text("No evidence in the library. No passage in the library discusses this country.").count()
+    assert page.get_by_text("evidence for 1 · none for 1").count()
+    shot(page, "compare")
+    page.get_by_role("button", name="Open p. 1").first.click()
+    page.get_by_role("dialog").get_by_text("passage").first.wait_for()
+    page.keyboard.press("Escape")
+
+    page.get_by_role("button", name="Save").click()
+    page.get_by_label("Name").fill("E-prescriptions in the Region")
+    page.get_by_role("button", name="Save search").click()
+    page.get_by_text("Saved as “E-prescriptions in the Region”").wait_for()
+
+    nav(page, "Saved searches")
+    page.get_by_text("E-prescriptions in the Region").first.wait_for()
+    page.get_by_text("nothing new").wait_for()
+    (corpus / "en_estonia-pharmacies.md").write_text(ESTONIA_PHARMACIES, encoding="utf-8")
+    reload_until(page, "1 new passage since you last looked")
+    page.get_by_text("Show new").click()
+    page.get_by_text("From: Estonian pharmacies").wait_for()
+    shot(page, "saved-searches")
+
+    page.get_by_role("button", name="Open").first.click()  # back to the comparison, now seen
+    page.get_by_text("Compare countries", exact=True).last.wait_for()
+    settle(page)
+    assert page.get_by_label("Question").input_value() == "How are electronic prescriptions issued?"
+    nav(page, "Saved searches")
+    page.get_by_text("nothing new").wait_for()

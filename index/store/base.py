@@ -17,9 +17,9 @@ from index.sparse import SparseVector
 from kb.records import SearchFilters
 
 DENSE, SPARSE, SENTENCES = "dense", "bm25", "sentences"
-FACET_KEYS = ("doc_language", "country", "doc_type", "publisher", "year", "labels", "file")
+FACET_KEYS = ("doc_language", "country", "doc_type", "publisher", "year", "labels", "file", "about")
 # Payload fields that get an index where the engine has real payload indexes (server, qdrant-edge).
-KEYWORD_INDEXES = ("doc_id", "doc_language", "language", "country", "doc_type", "publisher", "file", "labels")
+KEYWORD_INDEXES = ("doc_id", "doc_language", "language", "country", "doc_type", "publisher", "file", "labels", "about")
 INTEGER_INDEXES = ("year",)
 # SearchFilters field -> payload key it matches (any of the values); the year range is the one range filter.
 MATCH_ANY_FIELDS = (
@@ -30,6 +30,7 @@ MATCH_ANY_FIELDS = (
     ("files", "file"),
     ("doc_ids", "doc_id"),
     ("objectives", "labels"),
+    ("about", "about"),
 )
 
 

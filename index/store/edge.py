@@ -109,6 +109,7 @@ class EdgeStore(VectorStore):
                 if dim and not self._has_sentences():
                     self._upgrade_layout(dim)
                 self.shard = qe.EdgeShard.load(str(self.path), self._config(dim) if dim else None)
+                self._create_indexes(missing_only=True)  # a field added since the shard was made
             except Exception as exc:
                 self._release()
                 if "WouldBlock" in str(exc):
@@ -209,11 +210,15 @@ class EdgeStore(VectorStore):
         self.shard = qe.EdgeShard.create(str(self.path), self._config(dim))
         self._create_indexes()
 
-    def _create_indexes(self) -> None:
+    def _create_indexes(self, missing_only: bool = False) -> None:
         assert self.shard is not None
+        have = set(self.shard.info().payload_schema) if missing_only else set()
+        if have >= set(KEYWORD_INDEXES) | set(INTEGER_INDEXES):
+            return
         for key in KEYWORD_INDEXES:
-            self.shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
-        for key in INTEGER_INDEXES:  # lookup for facets, range for the year filter
+            if key not in have:
+                self.shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+        for key in (k for k in INTEGER_INDEXES if k not in have):  # lookup for facets, range for the year filter
             self.shard.update(
                 qe.UpdateOperation.create_field_index(key, qe.IntegerIndexParams(lookup=True, range=True))
             )

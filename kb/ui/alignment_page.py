@@ -29,14 +29,19 @@ if not any(d.status == "indexed" for d in docs):
     st.info("The library is empty: add documents first.")
     st.stop()
 
+GROUPINGS = {"about": "Countries discussed", "country": "Publisher country", "document": "Document"}
+default_by = "about" if ui.countries_in_library(kb, version) else "country"  # a library naming no country yet
 by = (
     st.segmented_control(
-        "Columns", ["country", "document"], key=f"{PREFIX}:by", default="country", format_func=str.capitalize
+        "Columns", list(GROUPINGS), key=f"{PREFIX}:by", default=default_by, format_func=GROUPINGS.__getitem__
     )
-    or "country"
+    or default_by
 )
 cov = ui.coverage_table(kb, by, version)
 labels, columns = cov["labels"], cov["columns"]
+if not columns:
+    st.info("No passage of the library names a country yet." if by == "about" else "No passages to map yet.")
+    st.stop()
 frameworks = {lab.id: fw.name for fw in kb.tagger.frameworks.frameworks for lab in fw.labels}
 descriptions = {lab.id: lab.description for lab in kb.tagger.frameworks.labels}
 
@@ -92,7 +97,9 @@ if picked and picked[0].get("objective") in labels and picked[0].get("column") i
     if st.session_state.get(f"{PREFIX}:applied") != choice:  # a new click on the chart chooses the cell below
         st.session_state[f"{PREFIX}:applied"] = choice
         st.session_state[f"{PREFIX}:label"], st.session_state[f"{PREFIX}:column"] = choice
-plural = {"country": "countries", "document": "documents"}[by] if len(columns) != 1 else by
+plural = (
+    {"about": "countries discussed", "country": "countries", "document": "documents"}[by] if len(columns) != 1 else by
+)
 st.caption(
     f"Click a cell, or choose one below. Columns: {len(columns)} {plural}"
     + (" (the 40 largest shown)" if len(columns) > 40 else "")
@@ -121,7 +128,9 @@ with left:
     st.subheader("Passages in a cell")
     a, b = st.columns(2)
     label = a.selectbox("Objective", labels, key=f"{PREFIX}:label", format_func=lambda x: f"{x} {names.get(x, '')}")
-    column = b.selectbox(by.capitalize(), columns, key=f"{PREFIX}:column")
+    column = b.selectbox(
+        GROUPINGS[by], columns, key=f"{PREFIX}:column", format_func=ui.country_label if by != "document" else str
+    )
     n = cov["counts"].get(label, {}).get(column, 0)
     st.caption(f"{frameworks.get(label, '')}: {descriptions.get(label, '')}")
     if n == 0:
@@ -129,6 +138,8 @@ with left:
     else:
         if by == "document":
             filters = SearchFilters(objectives=[label], files=[column])
+        elif by == "about":
+            filters = SearchFilters(objectives=[label], about=[column])
         elif column == "unknown":
             filters = SearchFilters(objectives=[label])
             st.caption("These documents have no country; showing this objective's passages from the whole library.")

@@ -28,6 +28,7 @@ LIST_FILTERS = (
     ("doc_types", "type", "doc_type", "Document type"),
     ("publishers", "publisher", "publisher", "Publisher"),
     ("objectives", "objective", "objective", "Strategic objective"),
+    ("about", "about", "about", "Country discussed"),
 )
 LANGUAGE_NAMES = {
     "en": "English",
@@ -100,6 +101,18 @@ def snippet_markdown(snippet: str) -> str:
     parts = snippet.split("**")
     out = "".join(f"**{md_escape(p.strip())}**" if i % 2 and p.strip() else md_escape(p) for i, p in enumerate(parts))
     return block_safe(out)
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def country_label(code: str) -> str:
+    """ "EE · Estonia": the code users filter by and the name they read."""
+    from alignment.countries import country_name
+
+    name = country_name(code)
+    return f"{code} · {name}" if name != code else code
 
 
 def language_label(code: str) -> str:
@@ -204,12 +217,20 @@ def library_values(docs: list[Document]) -> dict[str, Counter]:
     return out
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def countries_in_library(_kb: KnowledgeBase, version: str) -> dict[str, int]:
+    """Documents per country discussed, cached per library version."""
+    return _kb.countries_in_library()
+
+
 def option_label(field: str, value: str, names: dict[str, str]) -> str:
     """What a filter option reads as. Stable across reruns (a widget's value is stored as this text)."""
     if field == "languages":
         return language_label(value)
     if field == "objectives":
         return f"{value} {names.get(value, '')}".strip()
+    if field == "about":
+        return country_label(value)
     return value
 
 
@@ -223,6 +244,7 @@ def filters_sidebar(prefix: str, docs: list[Document], names: dict[str, str], fa
     """Sidebar filter widgets, each with document counts per value under it: among the query's best passages
     when there is a query, else in the whole library."""
     library = library_values(docs)
+    library["about"] = Counter(countries_in_library(get_kb(), library_version(docs)))
     sb = st.sidebar
     sb.subheader("Filters")
     sb.caption("Counts: documents among this query's best passages." if facets is not None
@@ -260,10 +282,12 @@ def _clear_filters(prefix: str) -> None:
 
 
 # --- hit cards ----------------------------------------------------------------------------------------------------
-def badges(language: str, labels: list[str], names: dict[str, str]) -> str:
+def badges(language: str, labels: list[str], names: dict[str, str], about: list[str] | None = None) -> str:
     out = []
     if language:
         out.append(f":blue-badge[{md_escape(language.upper())}]")
+    for code in about or []:
+        out.append(f":orange-badge[:material/location_on: {md_escape(code)}]")
     for lab in labels:
         short = names.get(lab, "")
         text = f"{lab} {short}".strip()
@@ -288,7 +312,7 @@ def hit_card(hit: Hit, n: int, names: dict[str, str], prefix: str, view: str | N
         head.caption(
             md_escape(source_line(hit.title, hit.publisher, hit.year, hit.country, hit.doc_type, hit.file, hit.page))
         )
-        tags = badges(hit.language, labels, names)
+        tags = badges(hit.language, labels, names, hit.about)
         if tags:
             head.markdown(tags)
         action.button(

@@ -6,6 +6,7 @@ import streamlit as st
 
 from kb.export import bibtex, cited_documents, hits_csv, ris
 from kb.ui import common as ui
+from kb.ui.saving import save_form
 
 PREFIX = "search"
 
@@ -53,7 +54,7 @@ elif not result.hits:
     hint = " under these filters; try clearing some" if not filters.is_empty() else ""
     st.warning(f"No passages found for “{query.strip()}”{hint}.")
 else:
-    head, *buttons = st.columns([3, 1, 1, 1], vertical_alignment="center")
+    head, *buttons = st.columns([3, 1, 1, 1, 1], vertical_alignment="center")
     language = f" · query language {result.query_language}" if result.query_language else ""
     n_docs = len({h.doc_id for h in result.hits})
     head.caption(f"{len(result.hits)} passages from {n_docs} document{'s' if n_docs != 1 else ''}{language}")
@@ -91,6 +92,8 @@ else:
         width="stretch",
         help="The documents these passages come from.",
     )
+    with buttons[3].popover("Save", icon=":material/bookmark_add:", width="stretch"):
+        save_form(kb, PREFIX, query.strip(), filters)
     for n, hit in enumerate(result.hits, 1):
         ui.hit_card(hit, n, names, PREFIX)
     ui.show_view(kb, PREFIX)
