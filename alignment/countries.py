@@ -17,13 +17,14 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 
 DATA_FILE = Path(__file__).with_name("countries.yaml")
 WORD = re.compile(r"[^\W\d_]+(?:[.][^\W\d_]\b[.]?)*", re.UNICODE)  # words; "U.K." and "U.S.A." stay one token
 VOWELS = "aeiouyæøåäöüéèêíóúаеиоуыэюяйьіїєαεηιουωάέήίόύώ"
-INFLECTION_LETTERS = set(VOWELS) | set("snmrtjхмшгвςν")
+INFLECTION_LETTERS = set(VOWELS) | set("snmrtjhqcхмшгвςν")  # tedeschi, grecque
 MAX_NGRAM = 6
+RULES_VERSION = 2  # bump when the matching logic below changes: stored passages are re-tagged
 CONJUNCTIONS = {"and", "or", "et", "ou", "und", "oder", "og", "eller", "y", "o", "e", "ed"}
 MAX_INFLECTION = 3  # letters an inflected name or adjective may add ("Deutschlands", "norske", "Эстонии")
 
@@ -54,15 +55,19 @@ class CountryRecognizer:
     def __init__(self, data_file: Path = DATA_FILE) -> None:
         self.data_file = data_file
         self.data = yaml.safe_load(data_file.read_text(encoding="utf-8"))
-        codes = [*self.data["region_members"], *self.data["aliases"], *self.data["adjectives"]]
-        if not all(isinstance(c, str) for c in codes):  # YAML reads a bare NO (Norway) as false
-            raise ValueError(f'{data_file}: quote every country code (write "NO", not NO)')
+        values = [*self.data["aliases"], *self.data["adjectives"]]
+        values += [v for item in self.data.values() if isinstance(item, list) for v in item]
+        values += [v for table in ("aliases", "adjectives") for forms in self.data[table].values() for v in forms]
+        if not all(isinstance(v, str) for v in values):  # YAML reads a bare NO (Norway) or "on" as a boolean
+            raise ValueError(f'{data_file}: quote every country code and word (write "NO", not NO)')
 
     @cached_property
     def fingerprint(self) -> str:
-        """Changes when the data changes: stored passages are then re-tagged."""
+        """Changes when the data, the matching rules or CLDR change: stored passages are then re-tagged."""
+        import babel
+
         digest = hashlib.sha256(self.data_file.read_bytes()).hexdigest()[:10]
-        return f"countries{self.data.get('version', 0)}-{digest}"
+        return f"countries{self.data.get('version', 0)}.{RULES_VERSION}-{digest}-cldr{babel.__version__}"
 
     @cached_property
     def region_members(self) -> frozenset[str]:
@@ -88,9 +93,9 @@ class CountryRecognizer:
         skip, ambiguous = set(self.data["not_countries"]), self._ambiguous
         names: dict[tuple[str, ...], set[str]] = {}
 
-        def add(name: str, code: str) -> None:
+        def add(name: str, code: str, alias: bool = False) -> None:
             key = tuple(fold(w) for w, _, _ in words(name.replace("&", " and ")))
-            if key and fold(name) not in ambiguous and (len(key) > 1 or len(key[0]) >= 4 or name.isupper()):
+            if key and (alias or fold(name) not in ambiguous) and (len(key) > 1 or len(key[0]) >= 4 or name.isupper()):
                 names.setdefault(key, set()).add(code)
 
         for language in self.data["name_languages"]:
@@ -99,13 +104,13 @@ class CountryRecognizer:
                     add(name, code)
         for code, forms in self.data["aliases"].items():
             for form in forms:
-                add(form, code)
+                add(form, code, alias=True)
         exact = {key: next(iter(codes)) for key, codes in names.items() if len(codes) == 1}
         stems: dict[str, set[str]] = {}
         for key, code in exact.items():  # case endings of Cyrillic and Greek names ("Эстонии", "Германию")
             if len(key) == 1 and len(key[0]) >= 5 and not key[0].isascii() and not _latin(key[0]):
                 stem = key[0].rstrip(VOWELS)
-                if len(stem) >= 4:
+                if len(stem) >= 3:  # "Дан" of "Дания": "в Дании"
                     stems.setdefault(stem, set()).add(code)
         return exact, {stem: next(iter(codes)) for stem, codes in stems.items() if len(codes) == 1}
 
@@ -125,14 +130,23 @@ class CountryRecognizer:
 
     @cached_property
     def _context(self) -> tuple[set[str], set[str], set[str], set[str], set[str]]:
+        """(language markers, prepositions, language nouns after, alpha-2 codes, alpha-3 codes)."""
         d = self.data
         return (
             {fold(w) for w in d["language_before"]},
+            {fold(w) for w in d["language_prepositions"]},
             {fold(w) for w in d["language_after"]},
-            {fold(w) for w in d["seat_cities"]},
             set(d["alpha2_codes"]),
             set(d["alpha3_codes"]),
         )
+
+    @cached_property
+    def _seats(self) -> set[tuple[str, ...]]:
+        return {tuple(fold(w) for w, _, _ in words(city)) for city in self.data["seat_cities"]}
+
+    @cached_property
+    def _language_words(self) -> set[str]:
+        return {fold(w) for w in self.data["language_names"]}
 
     @cached_property
     def _alpha3(self) -> dict[str, str]:
@@ -144,39 +158,87 @@ class CountryRecognizer:
     # --- recognition ---------------------------------------------------------------------------------------
     def mentions(self, text: str) -> list[Mention]:
         """Every country word of the text that means the country, in text order. Not counted: a language
-        ("in French", "French and German versions"), a seat ("Geneva, Switzerland"), a citation's place of
-        publication ("Luxembourg: Publications Office"), a currency ("US$"), a region ("Latin America")."""
+        ("in French", "English, French and Russian versions", "la version française"), a seat ("Geneva,
+        Switzerland"), a citation's place of publication ("Luxembourg: Publications Office"), a currency ("US$"),
+        a quantity or company form ("5 GB", "GmbH & Co. KG"), a region ("Latin America", "Pan American")."""
         tokens = words(text)
         folded = [fold(w) for w, _, _ in tokens]
-        names, name_stems = self._names
-        adjectives, adjective_stems = self._adjectives
-        before, after, seats, alpha2, _ = self._context
         found: list[Mention] = []
-        language_at = -9  # token index where the last language name ended ("in French and German")
+        language_at = -9  # token index just after the last language name ("in French and German")
         i = 0
         while i < len(tokens):
-            match = self._match_at(tokens, folded, i, names, name_stems, adjectives, adjective_stems, alpha2)
+            match = self._match_at(tokens, folded, i)
             if match is None:
+                if folded[i] in self._language_words:  # English, anglais: always the language
+                    language_at = i + 1
                 i += 1
                 continue
             code, n, kind = match
             start, end = tokens[i][1], tokens[i + n - 1][2]
-            prev = folded[i - 1] if i else ""
-            nxt = folded[i + n] if i + n < len(tokens) else ""
-            listed = prev in CONJUNCTIONS and language_at == i - 1
-            as_language = kind == "adjective" and (prev in before or nxt in after or listed)
-            if as_language:
+            if kind == "adjective" and self._as_language(text, tokens, folded, i, n, language_at):
                 language_at = i + n
-            after_mention = bool(found) and found[-1].end == tokens[i - 1][2] if i else False
-            as_seat = (
-                kind == "name" and i and prev in seats and not after_mention and "," in text[tokens[i - 1][2] : start]
-            )  # "Geneva, Switzerland"; but "Luxembourg, Singapore" is a list
-            as_currency = kind == "code" and text[end : end + 1] == "$"  # US$
-            as_imprint = kind == "name" and n == 1 and folded[i] in seats and text[end : end + 1] == ":"
-            if not (as_language or as_seat or as_currency or as_imprint or kind == "region"):
+            elif kind != "region" and not self._other_sense(text, tokens, folded, i, kind, found, end):
                 found.append(Mention(code, start, end, text[start:end], kind))
             i += n
         return found
+
+    def _as_language(self, text, tokens, folded, i: int, n: int, language_at: int) -> bool:
+        """An adjective that names a language: after a marker ("auf", "på", "version"), after "in"/"en" when
+        the phrase ends there ("in French." but not "in Danish hospitals"), before "version", or listed after
+        another language ("in English, French and Russian")."""
+        markers, prepositions, _, _, _ = self._context
+        prev = folded[i - 1] if i else ""
+        between = text[tokens[i - 1][2] : tokens[i][1]] if i else ""
+        listed = (language_at == i - 1 and prev in CONJUNCTIONS) or (language_at == i and "," in between)
+        if prev in markers or listed or self._language_follows(text, tokens, folded, i + n):
+            return True
+        return prev in prepositions and self._phrase_ends(text, tokens, folded, i + n)
+
+    def _language_follows(self, text, tokens, folded, j: int) -> bool:
+        """'French version', 'French and German versions': a language noun after the adjective or its list."""
+        while j < len(tokens):
+            if folded[j] in self._context[2]:
+                return True
+            if folded[j] in CONJUNCTIONS or self._is_language_word(folded[j]):
+                j += 1
+                continue
+            return False
+        return False
+
+    def _phrase_ends(self, text, tokens, folded, j: int) -> bool:
+        """After 'in French': the sentence or clause ends, or another language follows ('in French and
+        German.'); a noun means the adjective describes it ('in Danish hospitals')."""
+        while True:
+            rest = text[tokens[j - 1][2] :].lstrip()
+            if j >= len(tokens) or not rest or rest[0] in ".,;:)!?/":
+                return True
+            if folded[j] in CONJUNCTIONS and j + 1 < len(tokens) and self._is_language_word(folded[j + 1]):
+                j += 2
+                continue
+            return False
+
+    def _is_language_word(self, word: str) -> bool:
+        adjectives, stems = self._adjectives
+        return (
+            (word,) in adjectives
+            or word in self._language_words
+            or any(word[:cut] in stems for cut in range(len(word), max(3, len(word) - MAX_INFLECTION) - 1, -1))
+        )
+
+    def _other_sense(self, text, tokens, folded, i: int, kind: str, found: list[Mention], end: int) -> bool:
+        """A country word that stands for something else here: a seat, an imprint, a currency, a quantity."""
+        start = tokens[i][1]
+        if kind == "name":
+            after_mention = bool(found) and i > 0 and found[-1].end == tokens[i - 1][2]
+            seat = any(tuple(folded[i - k : i]) in self._seats for k in range(1, 4) if i - k >= 0)
+            if seat and not after_mention and "," in text[tokens[i - 1][2] : start]:
+                return True  # "Geneva, Switzerland"; but "Luxembourg, Singapore" is a list
+            return (folded[i],) in self._seats and text[end : end + 1] == ":"  # "Luxembourg: Publications Office"
+        if kind == "code":
+            before = text[max(0, start - 2) : start].strip()
+            prev = folded[i - 1] if i else ""
+            return text[end : end + 1] in ("$", "/") or before[-1:].isdigit() or prev == "co"
+        return False
 
     @cached_property
     def _compound_names(self) -> dict[str, str]:
@@ -187,13 +249,18 @@ class CountryRecognizer:
                 key[0].isalpha() and key[0] not in skip}  # fmt: skip
 
     def _compound(self, token: str) -> str | None:
-        for cut in range(3, len(token) - 4):  # the head word before the name has at least 3 letters
+        shortest = int(self.data.get("compound_min_letters", 5))
+        for cut in range(3, len(token) - shortest + 1):  # the head word before the name has at least 3 letters
             code = self._compound_names.get(token[cut:])
             if code:
                 return code
         return None
 
-    def _match_at(self, tokens, folded, i, names, name_stems, adjectives, adjective_stems, alpha2):
+    def _match_at(self, tokens, folded, i: int) -> tuple[str, int, str] | None:
+        """(code, tokens matched, kind) of the country word starting at token ``i``, if any."""
+        names, name_stems = self._names
+        adjectives, adjective_stems = self._adjectives
+        alpha2 = self._context[3]
         surface = tokens[i][0]
         capital = surface[:1].isupper()
         for n in range(min(MAX_NGRAM, len(tokens) - i), 0, -1):
@@ -218,13 +285,13 @@ class CountryRecognizer:
             return names[(token[:-1],)], 1, "name"
         for cut in range(0, MAX_INFLECTION + 1):
             stem, ending = (token[:-cut], token[-cut:]) if cut else (token, "")
-            if len(stem) < 4:
+            if len(stem) < 3:
                 break
             if not set(ending) <= INFLECTION_LETTERS:
                 continue
-            if stem in adjective_stems:
+            if stem in adjective_stems and len(stem) >= 4:
                 return adjective_stems[stem], 1, "adjective"
-            if capital and stem in name_stems and cut <= 2:
+            if capital and stem in name_stems and 1 <= cut <= 2:  # "Франц" is a name, "Франции" the country
                 return name_stems[stem], 1, "name"
         return None
 
@@ -250,10 +317,10 @@ def _shouting(tokens: list[tuple[str, int, int]], i: int) -> bool:
     return bool(around) and all(w.isupper() for w in around)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=1024)
 def country_name(code: str, language: str = "en") -> str:
     """The country's CLDR name in a language ("EE", "fr" → "Estonie"); the code itself when unknown."""
     try:
         return Locale.parse(language or "en").territories.get(code, code)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnknownLocaleError):
         return Locale.parse("en").territories.get(code, code)

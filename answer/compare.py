@@ -13,7 +13,7 @@ from alignment.countries import CountryRecognizer, country_name
 from answer.answerer import Answerer, cite_sentence
 from answer.evidence import select
 from index.store import VectorStore
-from kb.records import Comparison, CountryEvidence, SearchFilters
+from kb.records import Comparison, CountryEvidence, SearchFilters, country_code
 from kb.settings import Settings
 
 MENTION_BONUS = 0.005  # between two equally close sentences, the one that names the country reads better
@@ -31,7 +31,7 @@ class Comparer:
         s = self.settings
         base = filters or SearchFilters()
         counts = self.store.facets(base.model_copy(update={"about": []}), keys=("about",)).get("about", {})
-        chosen = [c.upper() for c in countries or []] or sorted(counts, key=lambda c: (-counts[c], c))[
+        chosen = [country_code(c) for c in countries or []] or sorted(counts, key=lambda c: (-counts[c], c))[
             : s.compare_max_countries
         ]
         comparison = Comparison(question=question, filters=base)

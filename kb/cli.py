@@ -67,7 +67,7 @@ def make_filters(lang, country, doc_type, publisher, file, objective, year_from,
     return SearchFilters(
         languages=lang or [], countries=[c.upper() for c in country or []], doc_types=doc_type or [],
         publishers=publisher or [], files=file or [], objectives=objective or [], year_from=year_from,
-        year_to=year_to, about=[c.upper() for c in about or []],
+        year_to=year_to, about=about or [],
     )  # fmt: skip
 
 

@@ -71,3 +71,10 @@ def m003_saved_searches(db: sqlite3.Connection) -> None:
             last_seen_at TEXT NOT NULL
         )"""
     )
+
+
+@migration
+def m004_indexed_at(db: sqlite3.Connection) -> None:
+    # When a document's last point was written: what "new since you last looked" compares (added_at is set
+    # when indexing starts, so a long ingest would otherwise hide its document from a look taken meanwhile).
+    db.execute("ALTER TABLE documents ADD COLUMN indexed_at TEXT NOT NULL DEFAULT ''")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 def page_at(page_offsets: list[tuple[int, int]] | list[list[int]], first_page: int, offset: int) -> int:
@@ -57,6 +57,7 @@ class Document(BaseModel):
     error: str = ""
     added_at: str = ""
     updated_at: str = ""
+    indexed_at: str = ""  # when its last point was written (empty for documents indexed before this was kept)
 
     @property
     def file(self) -> str:
@@ -86,6 +87,15 @@ class Chunk(BaseModel):
         return page_at(self.page_offsets, self.page_start, offset)
 
 
+COUNTRY_CODE_ALIASES = {"UK": "GB", "EL": "GR"}  # what people type for the ISO code
+
+
+def country_code(code: str) -> str:
+    """An ISO 3166-1 alpha-2 code as stored: upper case, and GB for UK, GR for EL."""
+    code = code.strip().upper()
+    return COUNTRY_CODE_ALIASES.get(code, code)
+
+
 class SearchFilters(BaseModel):
     """Filters a search applies inside the store query; all optional, combinable."""
 
@@ -99,6 +109,11 @@ class SearchFilters(BaseModel):
     doc_ids: list[str] = Field(default_factory=list)
     objectives: list[str] = Field(default_factory=list)
     about: list[str] = Field(default_factory=list)  # countries discussed (ISO codes), not publisher country
+
+    @field_validator("about")
+    @classmethod
+    def _codes(cls, codes: list[str]) -> list[str]:
+        return list(dict.fromkeys(country_code(c) for c in codes if c.strip()))
 
     def is_empty(self) -> bool:
         return not any(v not in (None, []) for v in self.model_dump().values())

@@ -68,7 +68,7 @@ class Registry:
             doc_id=row["doc_id"], sha256=row["sha256"], paths=paths, status=row["status"], pages=row["pages"],
             ocr_pages=row["ocr_pages"], needs_ocr_pages=row["needs_ocr_pages"], chunks=row["chunks"],
             language_confidence=row["language_confidence"], meta=meta, error=row["error"],
-            added_at=row["added_at"], updated_at=row["updated_at"],
+            added_at=row["added_at"], updated_at=row["updated_at"], indexed_at=row["indexed_at"],
         )  # fmt: skip
 
     def documents(self, status: str | None = None) -> list[Document]:
@@ -125,8 +125,8 @@ class Registry:
 
     def finish_document(self, doc_id: str, chunks: int, labels_fingerprint: str) -> None:
         self.db.execute(
-            "UPDATE documents SET status=?, chunks=?, labels_fingerprint=?, updated_at=? WHERE doc_id=?",
-            (INDEXED, chunks, labels_fingerprint, now(), doc_id),
+            "UPDATE documents SET status=?, chunks=?, labels_fingerprint=?, updated_at=?, indexed_at=? WHERE doc_id=?",
+            (INDEXED, chunks, labels_fingerprint, ts := now(), ts, doc_id),
         )
 
     def set_index_fingerprint(self, doc_id: str, fingerprint: str) -> None:

@@ -32,6 +32,7 @@ from kb.records import (
     IngestReport,
     SavedSearch,
     SearchFilters,
+    country_code,
 )
 from kb.registry import Registry
 from kb.settings import Settings, get_settings
@@ -222,7 +223,7 @@ class KnowledgeBase:
         if not name.strip() or not query.strip():
             raise ValueError("a saved search needs a name and a query")
         saved = SavedSearch(name=name.strip(), kind=kind, query=query.strip(), filters=filters or SearchFilters(),
-                            countries=[c.upper() for c in countries or []])  # fmt: skip
+                            countries=[country_code(c) for c in countries or []])  # fmt: skip
         return self.registry.save_search(saved)
 
     def saved_searches(self, with_news: bool = True) -> list[SavedSearch]:
@@ -254,7 +255,14 @@ class KnowledgeBase:
     def _news(self, saved: SavedSearch) -> list:
         """Passages of documents added after the last look that the search finds and whose best sentence is
         close to the query (a search always returns something; only real matches count as news)."""
-        new_docs = [d.doc_id for d in self.documents() if d.status == "indexed" and d.added_at > saved.last_seen_at]
+        new_docs = [
+            d.doc_id for d in self.documents()
+            if d.status == "indexed" and (d.indexed_at or d.added_at) > saved.last_seen_at
+        ]  # fmt: skip
+        if not new_docs:
+            return []
+        if saved.filters.doc_ids:  # a search kept for some documents: only their new versions count
+            new_docs = [d for d in new_docs if d in saved.filters.doc_ids]
         if not new_docs:
             return []
         update: dict = {"doc_ids": new_docs}

@@ -68,6 +68,12 @@ def recognizer() -> CountryRecognizer:
         ("Member States such as FR, CZ and EE reported", ["CZ", "EE", "FR"]),
         ("Helsenorge is the national portal", ["NO"]),
         ("Türkiye (formerly Turkey) and the UK", ["GB", "TR"]),
+        ("Telemedicine is widely used in Danish and Swedish hospitals", ["DK", "SE"]),
+        ("Georgia introduced an e-health strategy", ["GE"]),
+        ("в Дании и в Чехии; США и РФ", ["CZ", "DK", "RU", "US"]),
+        ("эстонская система", ["EE"]),
+        ("in den Niederlanden und im Vereinigten Königreich", ["GB", "NL"]),
+        ("gli ospedali tedeschi", ["DE"]),
     ],
 )
 def test_country_names_adjectives_and_codes_in_the_regions_languages(
@@ -88,6 +94,13 @@ def test_country_names_adjectives_and_codes_in_the_regions_languages(
         "partners in Latin America and Europe",
         "the European Union and the WHO Regional Office for Europe",
         "CONTACT US FOR MORE INFORMATION",
+        "Available in English, French, German and Russian.",
+        "English, French and Russian versions",
+        "auf Englisch und Französisch; på engelsk og fransk; la version française",
+        "Pan American Health Organization and Latin American countries",
+        "Dominique Martin met Франц Кафка in Rhode Island",
+        "5 GB of storage at Example GmbH & Co. KG",
+        "The Hague, Netherlands: Example Press",
     ],
 )
 def test_language_names_seats_regions_and_words_are_not_countries(recognizer: CountryRecognizer, text: str) -> None:
@@ -96,6 +109,10 @@ def test_language_names_seats_regions_and_words_are_not_countries(recognizer: Co
 
 def test_triggers_show_how_a_passage_names_each_country(recognizer: CountryRecognizer) -> None:
     assert recognizer.triggers("En Estonie comme au Danemark, l'Estonie…") == {"EE": "Estonie", "DK": "Danemark"}
+
+
+def test_country_codes_are_read_as_people_type_them() -> None:
+    assert SearchFilters(about=["uk", " ee", "EL", "EE"]).about == ["GB", "EE", "GR"]
 
 
 def test_a_bare_NO_in_the_country_data_is_refused(tmp_path: Path) -> None:

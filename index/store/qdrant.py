@@ -74,6 +74,7 @@ class QdrantStore(VectorStore):
     def ensure_collection(self, dim: int) -> None:
         self._sentences = None
         if self.client.collection_exists(self.name):
+            self._create_indexes(missing_only=True)  # a filter field added since the collection was made
             return
         s = self.settings
         self.client.create_collection(
@@ -97,11 +98,16 @@ class QdrantStore(VectorStore):
             replication_factor=s.replication_factor if self.remote else None,
             on_disk_payload=s.on_disk_vectors if self.remote else None,
         )
-        if self.remote:  # payload indexes are no-ops in local mode (and warn)
-            for key in KEYWORD_INDEXES:
-                self.client.create_payload_index(self.name, key, models.PayloadSchemaType.KEYWORD)
-            for key in INTEGER_INDEXES:
-                self.client.create_payload_index(self.name, key, models.PayloadSchemaType.INTEGER)
+        self._create_indexes()
+
+    def _create_indexes(self, missing_only: bool = False) -> None:
+        if not self.remote:  # payload indexes are no-ops in local mode (and warn)
+            return
+        have = set(self.client.get_collection(self.name).payload_schema or {}) if missing_only else set()
+        for key in (k for k in KEYWORD_INDEXES if k not in have):
+            self.client.create_payload_index(self.name, key, models.PayloadSchemaType.KEYWORD)
+        for key in (k for k in INTEGER_INDEXES if k not in have):
+            self.client.create_payload_index(self.name, key, models.PayloadSchemaType.INTEGER)
 
     def _exists(self) -> bool:
         return self.client.collection_exists(self.name)

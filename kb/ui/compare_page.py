@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from kb.export import comparison_csv, comparison_markdown
+from kb.records import country_code
 from kb.ui import common as ui
 from kb.ui.saving import save_form
 
@@ -18,7 +19,7 @@ def seed_state() -> None:
     saved = st.session_state.get(f"{PREFIX}:saved")
     if saved is None:
         params = ui.current_params()
-        saved = {"text": (params.get("q") or [""])[0], "countries": [c.upper() for c in params.get("c", []) if c]}
+        saved = {"text": (params.get("q") or [""])[0], "countries": [country_code(c) for c in params.get("c", []) if c]}
         st.session_state[f"{PREFIX}:saved"] = saved
     st.session_state.setdefault(f"{PREFIX}:text", saved["text"])
     st.session_state.setdefault(f"{PREFIX}:countries", list(saved["countries"]))
@@ -59,7 +60,7 @@ chosen = st.multiselect(
     "Countries",
     options,
     key=f"{PREFIX}:countries",
-    format_func=lambda c: f"{ui.country_label(c)} ({ui.plural(discussed.get(c, 0), 'document')})",
+    format_func=ui.country_label,  # stable: a label that changed with the counts would drop the choice
     placeholder=f"the {kb.settings.compare_max_countries} countries the library discusses most",
     help="Countries the library's passages discuss, then the other Member States of the WHO European Region.",
 )

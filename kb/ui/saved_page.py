@@ -7,6 +7,8 @@ which of their questions the new reports speak to.
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
 from kb.ui import common as ui
@@ -38,8 +40,9 @@ if not items:
     st.info("Nothing saved yet: use **Save** next to the results on the Search or Compare page.")
     st.stop()
 
-for i, saved in enumerate(items, 1):
-    with st.container(border=True, key=f"{PREFIX}-item-{i}"):
+for saved in items:
+    item = hashlib.sha1(saved.name.encode()).hexdigest()[:10]  # widget keys follow the search, not its position
+    with st.container(border=True, key=f"{PREFIX}-item-{item}"):
         head = badge = st.container()
         kind = "Comparison" if saved.kind == "compare" else "Search"
         head.markdown(f"**{ui.md_escape(saved.name)}** · {kind}: “{ui.md_escape(saved.query)}”")
@@ -54,21 +57,24 @@ for i, saved in enumerate(items, 1):
         else:
             badge.markdown(":gray-badge[nothing new]")
         buttons = st.columns(4)
-        if buttons[0].button("Open", key=f"{PREFIX}:open:{i}", icon=":material/open_in_new:", width="stretch"):
+        if buttons[0].button("Open", key=f"{PREFIX}:open:{item}", icon=":material/open_in_new:", width="stretch"):
             kb.mark_seen(saved.name)
             open_saved(saved)
         show = buttons[1].toggle(
-            "Show new", key=f"{PREFIX}:show:{i}", disabled=not saved.new_passages, help="The new passages themselves."
+            "Show new",
+            key=f"{PREFIX}:show:{item}",
+            disabled=not saved.new_passages,
+            help="The new passages themselves.",
         )
-        if buttons[2].button("Mark as seen", key=f"{PREFIX}:seen:{i}", disabled=not saved.new_passages,
+        if buttons[2].button("Mark as seen", key=f"{PREFIX}:seen:{item}", disabled=not saved.new_passages,
                              width="stretch"):  # fmt: skip
             kb.mark_seen(saved.name)
             st.rerun()
-        if buttons[3].button("Remove", key=f"{PREFIX}:remove:{i}", icon=":material/delete:", width="stretch"):
+        if buttons[3].button("Remove", key=f"{PREFIX}:remove:{item}", icon=":material/delete:", width="stretch"):
             kb.delete_saved_search(saved.name)
             st.rerun()
         if show and saved.new_passages:
             st.caption("From: " + "; ".join(ui.md_escape(t) for t in saved.new_documents))
             for n, hit in enumerate(kb.new_passages(saved.name), 1):
-                ui.hit_card(hit, n, names, f"{PREFIX}-{i}", view=PREFIX)
+                ui.hit_card(hit, n, names, f"{PREFIX}-{item}", view=PREFIX)
 ui.show_view(kb, PREFIX)
