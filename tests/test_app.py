@@ -243,6 +243,54 @@ def test_upload_a_good_and_a_bad_file_then_remove_the_good_one(app_kb: Knowledge
     assert not app_kb.search("videokonsultasjon fastlegen", SearchFilters(languages=["no"])).hits
 
 
+# --- ingest banner ---------------------------------------------------------------------------------------------------
+def test_every_page_shows_a_running_ingest_and_offers_a_refresh_when_it_ends(app_kb: KnowledgeBase) -> None:
+    from kb.records import IngestProgress
+
+    before = app_kb.ingest_progress
+    try:
+        app_kb.ingest_progress = IngestProgress(running=True, files_total=4, files_done=1, pages=12, passages=30,
+                                                current_file="report.pdf", stage="embedding")  # fmt: skip
+        at = ok(app().run())
+        [bar] = at.get("progress")
+        assert "Updating the library: 1 of 4 files · 12 pages · 30 passages · 0 OCR pages" in bar.proto.text
+        app_kb.ingest_progress = app_kb.ingest_progress.model_copy(update={"running": False, "files_done": 4})
+        at.run()
+        ok(at)
+        assert any("Library updated: 4 of 4 files" in s.value for s in at.success)
+        button(at, "Refresh").click().run()
+        ok(at)
+        assert not at.get("progress") and not any("Library updated" in s.value for s in at.success)
+    finally:
+        app_kb.ingest_progress = before
+
+
+# --- compare and saved searches --------------------------------------------------------------------------------------
+def test_compare_page_with_filters_and_a_country_the_library_lacks(app_kb: KnowledgeBase) -> None:
+    at = ok(app().run())
+    at.switch_page("kb/ui/compare_page.py").run()
+    ok(at)
+    at.multiselect(key="compare:compared").set_value(["EE", "DE"]).run()
+    at.multiselect(key="compare:languages").set_value(["de"]).run()
+    at.text_input(key="compare:text").set_value("How are records pseudonymised for research?").run()
+    ok(at)
+    assert "Country discussed" not in [m.label for m in at.multiselect]  # each row sets its own country
+    page = texts(at)
+    assert "EE · Estonia" in page and "DE · Germany" in page
+    assert sum("No evidence in the library" in w.value for w in at.warning) == 2
+    assert at.query_params["c"] in (["EE", "DE"], "EE") and "de" in str(at.query_params.get("lang"))
+    assert {b.label for b in at.get("download_button")} >= {"CSV", "Brief"}
+    at.text_input(key="compare:save-name").set_value("records in EE and DE").run()
+    button(at, "Save search").click().run()
+    ok(at)
+    [saved] = [s for s in app_kb.saved_searches() if s.name == "records in EE and DE"]
+    assert saved.kind == "compare" and saved.countries == ["EE", "DE"] and saved.filters.languages == ["de"]
+    at.switch_page("kb/ui/saved_page.py").run()
+    ok(at)
+    assert "records in EE and DE" in texts(at) and any("nothing new" in m.value for m in at.markdown)
+    app_kb.delete_saved_search("records in EE and DE")
+
+
 # --- alignment -------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("by", ["country", "about"])
 def test_alignment_page_heatmap_cell_passages_and_gaps(app_kb: KnowledgeBase, by: str) -> None:

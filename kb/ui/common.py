@@ -137,7 +137,7 @@ def filters_from_params(params: dict[str, list[str]]) -> SearchFilters:
     return SearchFilters(**values)
 
 
-def params_from_filters(filters: SearchFilters, **extra: str) -> dict[str, str | list[str]]:
+def params_from_filters(filters: SearchFilters, **extra: str | list[str]) -> dict[str, str | list[str]]:
     out: dict[str, str | list[str]] = {k: v for k, v in extra.items() if v}
     for field, param, _, _ in LIST_FILTERS:
         if getattr(filters, field):
@@ -185,7 +185,9 @@ def state_filters(prefix: str, docs: list[Document]) -> SearchFilters:
     return SearchFilters(**values, year_from=year_from, year_to=year_to)
 
 
-def publish_state(prefix: str, text: str, filters: SearchFilters, text_key: str = "q", **extra: str) -> None:
+def publish_state(
+    prefix: str, text: str, filters: SearchFilters, text_key: str = "q", **extra: str | list[str]
+) -> None:
     """Write the page's state to the URL (and remember it for when the user comes back to the page)."""
     st.session_state[f"{prefix}:saved"] = {"text": text, "filters": filters.model_dump(), **extra}
     st.session_state[f"{prefix}:year_from"], st.session_state[f"{prefix}:year_to"] = filters.year_from, filters.year_to
@@ -240,9 +242,12 @@ def facet_caption(counts: dict[str, int], limit: int = 6) -> str:
     return " · ".join(f"{md_escape(v)} **{n}**" for v, n in shown) + more
 
 
-def filters_sidebar(prefix: str, docs: list[Document], names: dict[str, str], facets: dict[str, dict[str, int]] | None):
+def filters_sidebar(
+    prefix: str, docs: list[Document], names: dict[str, str], facets: dict[str, dict[str, int]] | None,
+    skip: tuple[str, ...] = (),
+) -> None:  # fmt: skip
     """Sidebar filter widgets, each with document counts per value under it: among the query's best passages
-    when there is a query, else in the whole library."""
+    when there is a query, else in the whole library (``skip``: filters the page sets itself)."""
     library = library_values(docs)
     library["about"] = Counter(countries_in_library(get_kb(), library_version(docs)))
     sb = st.sidebar
@@ -250,6 +255,8 @@ def filters_sidebar(prefix: str, docs: list[Document], names: dict[str, str], fa
     sb.caption("Counts: documents among this query's best passages." if facets is not None
                else "Counts: documents in the library.")  # fmt: skip
     for field, _, facet, label in LIST_FILTERS:
+        if field in skip:
+            continue
         key = f"{prefix}:{field}"
         if field == "objectives":
             options = list(names)

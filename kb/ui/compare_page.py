@@ -14,29 +14,20 @@ from kb.ui.saving import save_form
 PREFIX = "compare"
 
 
-def seed_state() -> None:
-    """The question and countries from the URL (``?q=...&c=EE&c=FR``) once per session, else as last left."""
-    saved = st.session_state.get(f"{PREFIX}:saved")
-    if saved is None:
-        params = ui.current_params()
-        saved = {"text": (params.get("q") or [""])[0], "countries": [country_code(c) for c in params.get("c", []) if c]}
-        st.session_state[f"{PREFIX}:saved"] = saved
-    st.session_state.setdefault(f"{PREFIX}:text", saved["text"])
-    st.session_state.setdefault(f"{PREFIX}:countries", list(saved["countries"]))
-
-
-def publish_state(text: str, countries: list[str]) -> None:
-    st.session_state[f"{PREFIX}:saved"] = {"text": text, "countries": countries}
-    wanted = {k: v for k, v in {"q": text, "c": countries}.items() if v}
-    if ui.current_params() != {k: v if isinstance(v, list) else [v] for k, v in wanted.items()}:
-        st.query_params.from_dict(wanted)
+def seed_countries() -> None:
+    """The compared countries from the URL (``?q=...&c=EE&c=FR``) once per session, else as last left."""
+    saved = st.session_state[f"{PREFIX}:saved"]
+    if "c" not in saved:
+        saved["c"] = [country_code(c) for c in ui.current_params().get("c", []) if c]
+    st.session_state.setdefault(f"{PREFIX}:compared", list(saved["c"]))
 
 
 kb = ui.get_kb()
 names = ui.label_names(kb)
 docs = kb.documents()
 version = ui.library_version(docs)
-seed_state()
+ui.seed_state(PREFIX)
+seed_countries()
 
 st.title("Compare countries")
 st.caption(
@@ -49,7 +40,7 @@ if not any(d.status == "indexed" for d in docs):
 
 discussed = ui.countries_in_library(kb, version)
 options = list(discussed) + sorted(c for c in kb.countries.region_members if c not in discussed)
-options += [c for c in st.session_state.get(f"{PREFIX}:countries", []) if c not in options]  # from a link
+options += [c for c in st.session_state.get(f"{PREFIX}:compared", []) if c not in options]  # from a link
 with st.container(horizontal=True, vertical_alignment="bottom"):
     question = st.text_input(
         "Question", key=f"{PREFIX}:text",
@@ -59,25 +50,27 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
 chosen = st.multiselect(
     "Countries",
     options,
-    key=f"{PREFIX}:countries",
+    key=f"{PREFIX}:compared",
     format_func=ui.country_label,  # stable: a label that changed with the counts would drop the choice
     placeholder=f"the {kb.settings.compare_max_countries} countries the library discusses most",
     help="Countries the library's passages discuss, then the other Member States of the WHO European Region.",
 )
-publish_state(question.strip(), chosen)
+filters = ui.state_filters(PREFIX, docs).model_copy(update={"about": []})  # each row sets its own country
+ui.filters_sidebar(PREFIX, docs, names, None, skip=("about",))
+ui.publish_state(PREFIX, question.strip(), filters, c=chosen)
 
 if not question.strip():
     top = ", ".join(ui.country_label(c) for c in list(discussed)[:8])
     st.caption(f"The library discusses {len(discussed)} countries" + (f", most often {top}." if top else "."))
     st.stop()
 
-memo_key = (question.strip(), tuple(chosen), version)
+memo_key = (question.strip(), tuple(chosen), filters.model_dump_json(), version)
 memo = st.session_state.get(f"{PREFIX}:memo")
 if memo and memo[0] == memo_key:
     comparison = memo[1]
 else:
     with st.spinner("Searching each country's passages…"):
-        comparison = kb.compare(question.strip(), chosen or None)
+        comparison = kb.compare(question.strip(), chosen or None, filters)
     st.session_state[f"{PREFIX}:memo"] = (memo_key, comparison)
     ui.close_view(PREFIX)
 
@@ -96,7 +89,7 @@ md_col.download_button(
     help="A Markdown brief: each country's quoted evidence, then the references.",
 )  # fmt: skip
 with save_col.popover("Save", icon=":material/bookmark_add:", width="stretch"):
-    save_form(kb, PREFIX, question.strip(), kind="compare", countries=chosen)
+    save_form(kb, PREFIX, question.strip(), filters, kind="compare", countries=chosen)
 
 overview = pd.DataFrame(
     [

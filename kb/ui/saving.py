@@ -25,14 +25,13 @@ def save_form(
 def open_saved(saved: SavedSearch) -> None:
     """Show a saved search on its own page with its query and filters (the page's widgets start from them)."""
     prefix, page = PAGES[saved.kind]
-    for key in [f"{prefix}:text", f"{prefix}:countries", f"{prefix}:years", f"{prefix}:memo"] + [
+    for key in [f"{prefix}:text", f"{prefix}:compared", f"{prefix}:years", f"{prefix}:memo"] + [
         f"{prefix}:{field}" for field, _, _, _ in LIST_FILTERS
     ]:
         st.session_state.pop(key, None)
     st.session_state.pop(f"{prefix}:year_from", None)
     st.session_state.pop(f"{prefix}:year_to", None)
+    st.session_state[f"{prefix}:saved"] = {"text": saved.query, "filters": saved.filters.model_dump()}
     if saved.kind == "compare":
-        st.session_state[f"{prefix}:saved"] = {"text": saved.query, "countries": saved.countries}
-    else:
-        st.session_state[f"{prefix}:saved"] = {"text": saved.query, "filters": saved.filters.model_dump()}
+        st.session_state[f"{prefix}:saved"]["c"] = saved.countries
     st.switch_page(page)
