@@ -50,7 +50,9 @@ class Comparer:
         if not passages:
             row.note = "No passage in the library discusses this country."
             return row, ""
-        result = self.answerer.searcher.search(question, base.model_copy(update={"about": [code]}), k=s.answer_passages)
+        result = self.answerer.searcher.search(
+            question, base.model_copy(update={"about": [code]}), k=s.compare_passages
+        )
         ranked = self.answerer.rank_sentences(question, result.query_language, result.hits, result.query_vector)
         kept_sentences = []
         for sent in ranked:  # a sentence about another country of the same passage is not this country's evidence

@@ -222,6 +222,9 @@ class Settings(BaseSettings):
         12, description="Countries a comparison shows when none are chosen (those with most passages first)."
     )
     compare_sentences: int = Field(2, description="Evidence sentences quoted per country in a comparison.")
+    compare_passages: int = Field(
+        4, description="Passages searched per country in a comparison (their sentences are scored one by one)."
+    )
     compare_margin: float = Field(
         0.02, description="A country's second sentence is quoted only when it scores within this of its best."
     )
