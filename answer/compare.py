@@ -26,14 +26,18 @@ class Comparer:
         self.settings, self.answerer, self.store, self.countries = settings, answerer, store, countries
 
     def compare(
-        self, question: str, countries: list[str] | None = None, filters: SearchFilters | None = None
-    ) -> Comparison:
+        self, question: str, countries: list[str] | None = None, filters: SearchFilters | None = None,
+        every_country: bool = False,
+    ) -> Comparison:  # fmt: skip
+        """Rows for the chosen countries; without a choice, for the countries the library discusses most
+        (``compare_max_countries``), or for every one of them (``every_country``)."""
         s = self.settings
         base = filters or SearchFilters()
         counts = self.store.facets(base.model_copy(update={"about": []}), keys=("about",)).get("about", {})
-        chosen = [country_code(c) for c in countries or []] or sorted(counts, key=lambda c: (-counts[c], c))[
-            : s.compare_max_countries
-        ]
+        discussed = sorted(counts, key=lambda c: (-counts[c], c))
+        chosen = [country_code(c) for c in countries or []] or (
+            discussed if every_country else discussed[: s.compare_max_countries]
+        )
         comparison = Comparison(question=question, filters=base)
         for code in dict.fromkeys(chosen):
             row, language = self._row(question, code, counts.get(code, 0), base)

@@ -46,6 +46,9 @@ def compare(
     doc_type: DocType = None,
     publisher: Publisher = None,
     objective: Objective = None,
+    all_countries: Annotated[
+        bool, typer.Option("--all-countries", help="Without --country: every country the library discusses.")
+    ] = False,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write the comparison as CSV here.")] = None,
     md_path: Annotated[Path | None, typer.Option("--markdown", help="Also write a Markdown brief here.")] = None,
     as_json: AsJson = False,
@@ -56,7 +59,7 @@ def compare(
     filters = make_filters(lang, None, doc_type, publisher, None, objective, year_from, year_to)
     kb = _kb()
     try:
-        result = kb.compare(question, countries, filters)
+        result = kb.compare(question, countries, filters, every_country=all_countries)
         names = {lab.id: lab.short for lab in kb.tagger.frameworks.labels} if kb.tagger else {}
     except IndexBusyError as exc:
         _busy(exc)

@@ -209,10 +209,12 @@ class KnowledgeBase:
 
     # --- comparison and saved searches ---------------------------------------------------------------------
     def compare(
-        self, question: str, countries: list[str] | None = None, filters: SearchFilters | None = None
-    ) -> Comparison:
-        """One row per country (chosen, or those the library discusses most): its best evidence, or none."""
-        return self.comparer.compare(question, countries, filters)
+        self, question: str, countries: list[str] | None = None, filters: SearchFilters | None = None,
+        every_country: bool = False,
+    ) -> Comparison:  # fmt: skip
+        """One row per country (chosen, or those the library discusses most, or all of them): its best evidence,
+        or none."""
+        return self.comparer.compare(question, countries, filters, every_country)
 
     def save_search(
         self, name: str, query: str, filters: SearchFilters | None = None, kind: str = "search",

@@ -195,6 +195,12 @@ def test_compare_quotes_each_country_or_says_it_has_no_evidence(country_library:
 
     everyone = country_library.compare(PRESCRIPTIONS)  # no countries chosen: those the library discusses
     assert {r.country for r in everyone.rows} == {"EE", "FR", "NO"}
+    country_library.settings.compare_max_countries = 2
+    try:
+        assert len(country_library.compare(PRESCRIPTIONS).rows) == 2
+        assert len(country_library.compare(PRESCRIPTIONS, every_country=True).rows) == 3
+    finally:
+        country_library.settings.compare_max_countries = 12
 
 
 def test_cli_compare_writes_json_csv_and_markdown(country_library: KnowledgeBase, monkeypatch, tmp_path: Path) -> None:

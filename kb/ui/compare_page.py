@@ -57,6 +57,10 @@ chosen = st.multiselect(
 )
 filters = ui.state_filters(PREFIX, docs).model_copy(update={"about": []})  # each row sets its own country
 ui.filters_sidebar(PREFIX, docs, names, None, skip=("about",))
+every = not chosen and st.toggle(
+    "Every country the library discusses", key=f"{PREFIX}:every",
+    help=f"Off: the {kb.settings.compare_max_countries} countries the library discusses most.",
+)  # fmt: skip
 ui.publish_state(PREFIX, question.strip(), filters, c=chosen)
 
 if not question.strip():
@@ -64,13 +68,13 @@ if not question.strip():
     st.caption(f"The library discusses {len(discussed)} countries" + (f", most often {top}." if top else "."))
     st.stop()
 
-memo_key = (question.strip(), tuple(chosen), filters.model_dump_json(), version)
+memo_key = (question.strip(), tuple(chosen), every, filters.model_dump_json(), version)
 memo = st.session_state.get(f"{PREFIX}:memo")
 if memo and memo[0] == memo_key:
     comparison = memo[1]
 else:
     with st.spinner("Searching each country's passages…"):
-        comparison = kb.compare(question.strip(), chosen or None, filters)
+        comparison = kb.compare(question.strip(), chosen or None, filters, every_country=every)
     st.session_state[f"{PREFIX}:memo"] = (memo_key, comparison)
     ui.close_view(PREFIX)
 
