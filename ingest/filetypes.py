@@ -6,6 +6,7 @@ ingest report say precisely why a file was skipped.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import filetype
@@ -57,3 +58,12 @@ def sniff(path: Path) -> str:
         detail = "binary data" if kind == "binary" else kind
         raise IngestError(f"mislabelled or corrupt: named {suffix} but the content is {detail}")
     raise IngestError(f"mislabelled: named {suffix} but the content is {kind.split(' ')[0].upper()}")
+
+
+def sha256_file(path: Path) -> str:
+    """The file's content hash, read in blocks (a document's identity in the registry and the seed catalogue)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

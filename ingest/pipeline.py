@@ -8,7 +8,6 @@ reported with its reason and never stops the batch.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -24,6 +23,7 @@ from index.sparse import TERMS_VERSION, SparseEncoder
 from index.store import StoredPoint, VectorStore
 from ingest.chunker import chunk_document
 from ingest.errors import IngestError
+from ingest.filetypes import sha256_file
 from ingest.language import detect, majority
 from ingest.metadata import build_metadata, read_table
 from ingest.ocr import ocr_available
@@ -37,14 +37,6 @@ ProgressFn = Callable[[str, str, int, int], None]  # (file, stage, done, total)
 FileDoneFn = Callable[[FileReport, int, int], None]  # (its report row, files done, files in the run)
 UPSERT_BATCH = 64
 INDEX_LAYOUT = "sent1"  # per-chunk sentence vectors (late-chunked) and whole-identifier BM25 terms
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def doc_id_for(sha256: str) -> str:

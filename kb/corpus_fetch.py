@@ -38,7 +38,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel
 
 from ingest.errors import IngestError
-from ingest.filetypes import SUPPORTED_SUFFIXES, sniff
+from ingest.filetypes import SUPPORTED_SUFFIXES, sha256_file, sniff
 from ingest.metadata import read_table
 
 STATE_NAME = ".fetched.json"
@@ -218,7 +218,7 @@ def _fetch_one(
 
 
 def _present(base: FetchResult, target: Path, recorded: dict) -> FetchResult:
-    sha, size = _file_sha(target), target.stat().st_size
+    sha, size = sha256_file(target), target.stat().st_size
     if sha == base.catalogue_sha256:
         detail = ""
     elif sha == recorded.get("sha256"):
@@ -330,14 +330,6 @@ def _describe(message: str) -> str:
 def _looks_like_html(head: bytes) -> bool:
     probe = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return probe.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in probe[:512]
-
-
-def _file_sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _load_state(dest: Path) -> dict[str, dict]:

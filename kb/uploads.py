@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import IngestError
-from ingest.filetypes import SUPPORTED_SUFFIXES, sniff
+from ingest.filetypes import SUPPORTED_SUFFIXES, sha256_file, sniff
 from kb.settings import Settings
 
 MAX_NAME_CHARS = 120
@@ -72,20 +72,12 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _free_name(folder: Path, name: str, sha: str) -> tuple[Path, Path | None]:
     """(where to store, or the existing file with these very bytes)."""
     stem, suffix = Path(name).stem, Path(name).suffix
     candidate, n = folder / name, 1
     while candidate.exists():
-        if candidate.is_file() and _file_sha256(candidate) == sha:
+        if candidate.is_file() and sha256_file(candidate) == sha:
             return candidate, candidate
         n += 1
         candidate = folder / f"{stem}-{n}{suffix}"
