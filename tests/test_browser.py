@@ -223,6 +223,11 @@ def test_compare_countries_then_save_and_see_what_is_new(server: dict, page) -> 
     assert page.get_by_text("No evidence in the library. No passage in the library discusses this country.").count()
     assert page.get_by_text("evidence for 1 · none for 1").count()
     shot(page, "compare")
+    grid = page.get_by_test_id("stDataFrame").bounding_box()
+    page.mouse.click(grid["x"] + 12, grid["y"] + 35 + 17)  # the overview's first row (Estonia) opens its quote
+    page.get_by_role("dialog").get_by_text("In Estonia, almost all prescriptions").first.wait_for()
+    page.keyboard.press("Escape")
+    page.get_by_role("dialog").wait_for(state="detached")
     page.get_by_role("button", name="Open p. 1").first.click()
     page.get_by_role("dialog").get_by_text("passage").first.wait_for()
     page.keyboard.press("Escape")

@@ -107,7 +107,17 @@ overview = pd.DataFrame(
         for r in comparison.rows
     ]
 )
-st.dataframe(overview, hide_index=True, width="stretch", key=f"{PREFIX}:overview")
+table = st.dataframe(
+    overview, hide_index=True, width="stretch", key=f"{PREFIX}:overview", on_select="rerun",
+    selection_mode="single-row",
+)  # fmt: skip
+st.caption("Select a row to open its first quote on the cited page.")
+picked = table.selection.rows if table else []
+if picked and comparison.rows[picked[0]].citations:
+    choice = (memo_key, picked[0])
+    if st.session_state.get(f"{PREFIX}:picked") != choice:  # a new selection opens its page once
+        st.session_state[f"{PREFIX}:picked"] = choice
+        ui.open_view(PREFIX, ui.citation_request(comparison.rows[picked[0]].citations[0]))
 
 for i, row in enumerate(comparison.rows, 1):
     with st.container(border=True, key=f"{PREFIX}-row-{i}"):
