@@ -19,6 +19,8 @@ from pathlib import Path
 import yaml
 from babel import Locale, UnknownLocaleError
 
+from kb.records import country_code
+
 DATA_FILE = Path(__file__).with_name("countries.yaml")
 WORD = re.compile(r"[^\W\d_]+(?:[.][^\W\d_]\b[.]?)*", re.UNICODE)  # words; "U.K." and "U.S.A." stay one token
 VOWELS = "aeiouyæøåäöüéèêíóúаеиоуыэюяйьіїєαεηιουωάέήίόύώ"
@@ -128,17 +130,20 @@ class CountryRecognizer:
                     exact[key] = str(code)
         return exact, stems
 
+    def _folded(self, key: str) -> set[str]:
+        return {fold(w) for w in self.data[key]}
+
     @cached_property
-    def _context(self) -> tuple[set[str], set[str], set[str], set[str], set[str]]:
-        """(language markers, prepositions, language nouns after, alpha-2 codes, alpha-3 codes)."""
-        d = self.data
-        return (
-            {fold(w) for w in d["language_before"]},
-            {fold(w) for w in d["language_prepositions"]},
-            {fold(w) for w in d["language_after"]},
-            set(d["alpha2_codes"]),
-            set(d["alpha3_codes"]),
-        )
+    def _language_markers(self) -> set[str]:
+        return self._folded("language_before")
+
+    @cached_property
+    def _language_prepositions(self) -> set[str]:
+        return self._folded("language_prepositions")
+
+    @cached_property
+    def _language_nouns(self) -> set[str]:
+        return self._folded("language_after")
 
     @cached_property
     def _seats(self) -> set[tuple[str, ...]]:
@@ -146,13 +151,17 @@ class CountryRecognizer:
 
     @cached_property
     def _language_words(self) -> set[str]:
-        return {fold(w) for w in self.data["language_names"]}
+        return self._folded("language_names")
+
+    @cached_property
+    def _alpha2(self) -> set[str]:
+        return set(self.data["alpha2_codes"])
 
     @cached_property
     def _alpha3(self) -> dict[str, str]:
         from babel.core import get_global
 
-        allowed = self._context[4]
+        allowed = set(self.data["alpha3_codes"])
         return {alias: codes[0] for alias, codes in get_global("territory_aliases").items() if alias in allowed}
 
     # --- recognition ---------------------------------------------------------------------------------------
@@ -186,18 +195,17 @@ class CountryRecognizer:
         """An adjective that names a language: after a marker ("auf", "på", "version"), after "in"/"en" when
         the phrase ends there ("in French." but not "in Danish hospitals"), before "version", or listed after
         another language ("in English, French and Russian")."""
-        markers, prepositions, _, _, _ = self._context
         prev = folded[i - 1] if i else ""
         between = text[tokens[i - 1][2] : tokens[i][1]] if i else ""
         listed = (language_at == i - 1 and prev in CONJUNCTIONS) or (language_at == i and "," in between)
-        if prev in markers or listed or self._language_follows(text, tokens, folded, i + n):
+        if prev in self._language_markers or listed or self._language_follows(text, tokens, folded, i + n):
             return True
-        return prev in prepositions and self._phrase_ends(text, tokens, folded, i + n)
+        return prev in self._language_prepositions and self._phrase_ends(text, tokens, folded, i + n)
 
     def _language_follows(self, text, tokens, folded, j: int) -> bool:
         """'French version', 'French and German versions': a language noun after the adjective or its list."""
         while j < len(tokens):
-            if folded[j] in self._context[2]:
+            if folded[j] in self._language_nouns:
                 return True
             if folded[j] in CONJUNCTIONS or self._is_language_word(folded[j]):
                 j += 1
@@ -218,12 +226,18 @@ class CountryRecognizer:
             return False
 
     def _is_language_word(self, word: str) -> bool:
-        adjectives, stems = self._adjectives
-        return (
-            (word,) in adjectives
-            or word in self._language_words
-            or any(word[:cut] in stems for cut in range(len(word), max(3, len(word) - MAX_INFLECTION) - 1, -1))
-        )
+        return (word,) in self._adjectives[0] or word in self._language_words or self._adjective_stem(word) is not None
+
+    def _adjective_stem(self, token: str) -> str | None:
+        """The code of an inflected adjective written with '*' in the data ("norske", "française", "tedeschi")."""
+        stems = self._adjectives[1]
+        for cut in range(0, MAX_INFLECTION + 1):
+            stem, ending = (token[:-cut], token[-cut:]) if cut else (token, "")
+            if len(stem) < 4:
+                return None
+            if stem in stems and set(ending) <= INFLECTION_LETTERS:
+                return stems[stem]
+        return None
 
     def _other_sense(self, text, tokens, folded, i: int, kind: str, found: list[Mention], end: int) -> bool:
         """A country word that stands for something else here: a seat, an imprint, a currency, a quantity."""
@@ -259,8 +273,7 @@ class CountryRecognizer:
     def _match_at(self, tokens, folded, i: int) -> tuple[str, int, str] | None:
         """(code, tokens matched, kind) of the country word starting at token ``i``, if any."""
         names, name_stems = self._names
-        adjectives, adjective_stems = self._adjectives
-        alpha2 = self._context[3]
+        adjectives = self._adjectives[0]
         surface = tokens[i][0]
         capital = surface[:1].isupper()
         for n in range(min(MAX_NGRAM, len(tokens) - i), 0, -1):
@@ -273,8 +286,8 @@ class CountryRecognizer:
                 return adjectives[key], n, "adjective"
         token = folded[i]
         if surface.isupper() and 2 <= len(surface) <= 3:
-            if len(surface) == 2 and surface in alpha2 and not _shouting(tokens, i):
-                return {"UK": "GB", "EL": "GR"}.get(surface, surface), 1, "code"
+            if len(surface) == 2 and surface in self._alpha2 and not _shouting(tokens, i):
+                return country_code(surface), 1, "code"
             if len(surface) == 3 and surface in self._alpha3 and not _shouting(tokens, i):
                 return self._alpha3[surface], 1, "code"
         compound = self._compound(token) if capital else None
@@ -283,15 +296,12 @@ class CountryRecognizer:
         genitive = token.endswith("s") and (token[:-1],) in names and token not in self._ambiguous
         if capital and genitive:  # Norges, Deutschlands, Frankreichs
             return names[(token[:-1],)], 1, "name"
-        for cut in range(0, MAX_INFLECTION + 1):
-            stem, ending = (token[:-cut], token[-cut:]) if cut else (token, "")
-            if len(stem) < 3:
-                break
-            if not set(ending) <= INFLECTION_LETTERS:
-                continue
-            if stem in adjective_stems and len(stem) >= 4:
-                return adjective_stems[stem], 1, "adjective"
-            if capital and stem in name_stems and 1 <= cut <= 2:  # "Франц" is a name, "Франции" the country
+        adjective = self._adjective_stem(token)
+        if adjective:
+            return adjective, 1, "adjective"
+        for cut in (1, 2):  # Cyrillic and Greek case endings: "Франц" is a name, "Франции" the country
+            stem, ending = token[:-cut], token[-cut:]
+            if capital and len(stem) >= 3 and stem in name_stems and set(ending) <= INFLECTION_LETTERS:
                 return name_stems[stem], 1, "name"
         return None
 
