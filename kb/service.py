@@ -257,20 +257,18 @@ class KnowledgeBase:
     def _news(self, saved: SavedSearch) -> list:
         """Passages of documents added after the last look that the search finds and whose best sentence is
         close to the query (a search always returns something; only real matches count as news)."""
+        scope = set(saved.filters.doc_ids)  # a search kept for some documents: only those count
         new_docs = [
             d.doc_id for d in self.documents()
             if d.status == "indexed" and (d.indexed_at or d.added_at) > saved.last_seen_at
+            and (not scope or d.doc_id in scope)
         ]  # fmt: skip
-        if not new_docs:
-            return []
-        if saved.filters.doc_ids:  # a search kept for some documents: only their new versions count
-            new_docs = [d for d in new_docs if d in saved.filters.doc_ids]
         if not new_docs:
             return []
         update: dict = {"doc_ids": new_docs}
         if saved.kind == "compare" and saved.countries:
             update["about"] = saved.countries
-        result = self.search(saved.query, saved.filters.model_copy(update=update), k=self.settings.answer_passages * 2)
+        result = self.search(saved.query, saved.filters.model_copy(update=update), k=self.settings.saved_new_candidates)
         ranked = self.answerer.rank_sentences(saved.query, result.query_language, result.hits, result.query_vector)
         best: dict[str, float] = {}
         for sent in ranked:

@@ -228,6 +228,9 @@ class Settings(BaseSettings):
     compare_margin: float = Field(
         0.02, description="A country's second sentence is quoted only when it scores within this of its best."
     )
+    saved_new_candidates: int = Field(
+        16, description="Passages of the newly indexed documents a saved search looks at when it counts what is new."
+    )
     saved_new_min_score: float = Field(
         0.82,
         description="Best question-sentence cosine a new passage needs to count as new evidence for a saved "
