@@ -11,16 +11,17 @@ from collections import Counter
 
 import numpy as np
 
+from answer.answerability import AnswerabilityModel, features
 from answer.claims import Claim, check_claims
 from answer.coverage import searched, unknown_names
 from answer.evidence import Sentence, identifiers, naming, score_sentences, select, split_sentences
 from answer.llm import build_llm, generate
 from answer.prompt import PromptPassage, build_prompt, parse_answer
 from index.embedder import Embedder
-from index.search import Searcher
+from index.search import Searcher, SearchResult
 from index.sentences import SentenceVectors
 from index.store import VectorStore
-from kb.records import Answer, Citation, Hit, SearchFilters
+from kb.records import Answer, AnswerOutcome, Citation, Hit, SearchFilters
 from kb.settings import Settings
 
 MODES = ("evidence", "llm")
@@ -34,6 +35,7 @@ class Answerer:
         # questions less well (kb eval answers: 58% vs 84% abstention at the same false-abstention rate).
         self.sentences = SentenceVectors(embedder, settings.sentence_cache)
         self._llm = None
+        self._model: AnswerabilityModel | bool | None = False  # loaded on first use
 
     @property
     def llm(self):
@@ -46,14 +48,12 @@ class Answerer:
         mode = mode or s.answer_mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-        result = self.searcher.search(question, filters, k=s.answer_passages)
+        result, ranked, missing = self.gather(question, filters)
         hits = result.hits
         coverage = searched(self.store, filters, hits, result.query_language)
-        ranked = self.rank_sentences(question, result.query_language, hits, result.query_vector)
         # by meaning alone: shared words with an off-topic passage must not make it look like evidence
         top = max(ranked, key=lambda sent: sent.similarity, default=None)
         best = top.similarity if top else 0.0
-        missing = unknown_names(self.store, question, result.query_language)
         bar = self.bar(top, result.query_language) + (s.abstain_unknown_name_margin if missing else 0.0)
         # a keyword-style lookup of a code (DHI 1.4.1, dm+d) is answered by the sentences that name it, unless
         # it also names something the library never mentions (the code may then belong to something else)
@@ -64,14 +64,67 @@ class Answerer:
             "best_evidence_score": round(best, 4), "abstain_below": round(bar, 4), "not_in_library": missing,
             "codes_quoted": codes if named else [],
         }  # fmt: skip
-        if best < bar and not named:
-            reason = "No sufficient evidence in the library."
-            if missing:
-                reason += f" No passage mentions {', '.join(missing)}."
-            return self.abstain(question, mode, coverage, hits, reason)
+        on_topic = best >= bar
+        if self.model is None or named:  # a code lookup quotes the sentences naming it
+            if not on_topic and not named:
+                return self.abstain(question, mode, coverage, hits, self._nothing(missing))
+            answering, confidence = named or ranked, 1.0 if named else best
+        else:
+            answering, confidence = self.answering(question, result.query_language, ranked, len(missing))
+            if not on_topic or (lookup and codes):  # off the library's topics, or a code no sentence names
+                answering = []
+            coverage |= {"confidence": round(confidence, 4), "answer_below": round(self.model.threshold, 4)}
+            if not answering:
+                if missing or not on_topic:
+                    return self.abstain(question, mode, coverage, hits, self._nothing(missing))
+                return self.closest(question, mode, ranked, coverage, hits, confidence)
         if mode == "llm":
-            return self.generated(question, result.query_language, hits, ranked, coverage)
-        return self.evidence(question, named or ranked, coverage, hits)
+            answer = self.generated(question, result.query_language, hits, ranked, coverage)
+        else:
+            answer = self.evidence(question, answering, coverage, hits)
+        if not answer.abstained:
+            answer.confidence = round(confidence, 4)
+            answer.why = "A quoted sentence answers the question" + (
+                f" (confidence {confidence:.2f})." if self.model is not None and not named else "."
+            )
+        return answer
+
+    def gather(
+        self, question: str, filters: SearchFilters | None = None
+    ) -> tuple[SearchResult, list[Sentence], list[str]]:
+        """The passages, their sentences scored against the question, and the question's names that no passage
+        of the library contains: what every answer (and the answerability fit) reads."""
+        result = self.searcher.search(question, filters, k=self.settings.answer_passages)
+        ranked = self.rank_sentences(question, result.query_language, result.hits, result.query_vector)
+        return result, ranked, unknown_names(self.store, question, result.query_language)
+
+    @property
+    def model(self) -> AnswerabilityModel | None:
+        if self._model is False:
+            gate = self.settings.answerability_gate
+            self._model = AnswerabilityModel.load(self.settings.answerability_model_file) if gate else None
+        return self._model  # type: ignore[return-value]
+
+    def answering(
+        self, question: str, language: str, ranked: list[Sentence], unknown: int
+    ) -> tuple[list[Sentence], float]:
+        """The candidate sentences that answer (probability over the bar), most probable first, and the best
+        probability (the answer's confidence)."""
+        assert self.model is not None
+        candidates, rows = features(question, language, ranked, unknown, self.settings.answerability_candidates)
+        probs = self.model.probabilities(rows)
+        for sent, p in zip(candidates, probs, strict=True):
+            sent.score = float(p)
+        candidates.sort(key=lambda sent: -sent.score)
+        best = float(probs.max()) if len(probs) else 0.0
+        return [sent for sent in candidates if sent.score >= self.model.threshold], best
+
+    @staticmethod
+    def _nothing(missing: list[str]) -> str:
+        reason = "Not in the library: no passage is close enough to the question."
+        if missing:
+            reason = f"Not in the library. No passage mentions {', '.join(missing)}."
+        return reason
 
     def bar(self, top: Sentence | None, query_language: str) -> float:
         """The similarity the best sentence must reach to count as evidence (a little lower across languages)."""
@@ -98,7 +151,8 @@ class Answerer:
     # --- evidence mode -------------------------------------------------------------------------------------
     def evidence(self, question: str, ranked: list[Sentence], coverage: dict, hits: list[Hit]) -> Answer:
         s = self.settings
-        chosen = select(ranked, s.answer_max_sentences, s.answer_per_document, s.answer_margin, s.answer_redundancy)
+        margin = s.answer_margin if self.model is None else 1.0  # already only sentences that answer
+        chosen = select(ranked, s.answer_max_sentences, s.answer_per_document, margin, s.answer_redundancy)
         groups: dict[str, list[Sentence]] = {}
         for sent in chosen:  # by document, documents in order of their best sentence
             groups.setdefault(sent.hit.doc_id, []).append(sent)
@@ -195,7 +249,25 @@ class Answerer:
         )
         if hits:
             scope += " The closest passages are listed below; none answers the question closely enough."
-        return Answer(question=question, answer=scope, abstained=True, mode=mode, coverage=coverage, evidence=hits[:3])
+        return Answer(question=question, answer=scope, abstained=True, mode=mode, coverage=coverage, evidence=hits[:3],
+                      outcome=AnswerOutcome.NOT_IN_LIBRARY, why=reason)  # fmt: skip
+
+    def closest(
+        self, question: str, mode: str, ranked: list[Sentence], coverage: dict, hits: list[Hit], confidence: float
+    ) -> Answer:
+        """On-topic passages, but no sentence that answers: the nearest evidence, said to be only that."""
+        best = max(ranked, key=lambda sent: sent.score)
+        why = (
+            "The library discusses this topic, but no sentence answers the question "
+            f"(confidence {confidence:.2f}, an answer needs {self.model.threshold:.2f})."  # type: ignore[union-attr]
+        )
+        text = (
+            f"{why} The closest evidence, which may not answer your question: “{best.text}” [1] "
+            f"({best.hit.title or best.hit.file}, p. {best.page})."
+        )
+        return Answer(question=question, answer=text, abstained=True, mode=mode, coverage=coverage,
+                      evidence=hits[:3], citations=[cite_sentence(1, best)], outcome=AnswerOutcome.CLOSEST,
+                      confidence=round(confidence, 4), why=why)  # fmt: skip
 
 
 def cite_sentence(n: int, sent: Sentence) -> Citation:

@@ -28,6 +28,8 @@ EVAL_DATA = Path(__file__).parent / "data"
 CORPUS_QUESTIONS = EVAL_DATA / "corpus_questions.jsonl"
 NO_ANSWER_QUESTIONS = EVAL_DATA / "no_answer_questions.jsonl"
 CORPUS_JUDGMENTS = EVAL_DATA / "corpus_judgments.jsonl"
+SAMEFACT_QUESTIONS = EVAL_DATA / "samefact_questions.jsonl"  # one fact asked in 6 languages: the language-bias check
+HELDOUT_QUESTIONS = EVAL_DATA / "heldout_questions.jsonl"  # written for issue 16 before tuning; never chooses settings
 # name -> (search mode, rerank)
 PIPELINES: dict[str, tuple[str, bool]] = {
     "bm25": ("sparse", False),
@@ -115,6 +117,8 @@ class PipelineResult(BaseModel):
     page_accuracy: float  # among relevant hits ranked first, the share whose cited page is a gold page
     judged_share: float | None = None  # share of returned hits whose page is gold or was judged (pool coverage)
     latency_ms_p50: float
+    # per query language: the share of top-10 hits in that language (compare with the library's share)
+    own_language_share: dict[str, float] = Field(default_factory=dict)
     per_question: list[dict] = Field(default_factory=list)
 
 
@@ -124,6 +128,7 @@ class RetrievalEval(BaseModel):
     documents: int
     chunks: int
     results: list[PipelineResult]
+    library_language_share: dict[str, float] = Field(default_factory=dict)  # share of passages per language
 
 
 def run_pipelines(
@@ -141,10 +146,13 @@ def run_pipelines(
     for name in pipelines:
         mode, rerank = PIPELINES[name]
         scored, timings, exact, firsts, seen, shown = [], [], 0, 0, 0, 0
+        own: dict[str, list[float]] = {}
         for q in questions:
             started = time.perf_counter()
             hits = kb.search(q.question, k=k, mode=mode, rerank=rerank).hits
             timings.append(time.perf_counter() - started)
+            if hits:
+                own.setdefault(q.lang, []).append(sum(h.language == q.lang for h in hits) / len(hits))
             flags = [relevant(q, h) for h in hits]
             if judged is not None:
                 seen, shown = seen + sum(f or judged(q, h) for h, f in zip(hits, flags, strict=True)), shown + len(hits)
@@ -161,6 +169,7 @@ def run_pipelines(
                 page_accuracy=round(exact / firsts, 4) if firsts else 0.0,
                 judged_share=round(seen / shown, 4) if shown else None,
                 latency_ms_p50=round(1000 * timings[len(timings) // 2], 1) if timings else 0.0,
+                own_language_share={lang: round(sum(v) / len(v), 3) for lang, v in sorted(own.items())},
                 per_question=[{"id": s.id, "rank": _first_relevant(s.relevant)} for s in scored],
             )
         )
@@ -193,7 +202,14 @@ def evaluate_corpus(
                             judged=(lambda q, h: (q.id, h.file, h.page) in seen) if judgments else None)  # fmt: skip
     docs = [d for d in kb.documents() if d.status == "indexed"]
     return RetrievalEval(question_set=path.stem, gold="pooled" if judgments else "writer", documents=len(docs),
-                         chunks=sum(d.chunks for d in docs), results=results)  # fmt: skip
+                         chunks=sum(d.chunks for d in docs), results=results,
+                         library_language_share=language_shares(kb))  # fmt: skip
+
+
+def language_shares(kb: KnowledgeBase) -> dict[str, float]:
+    counts = kb.store.facets(None, keys=("language",)).get("language", {})
+    total = sum(counts.values()) or 1
+    return {lang: round(n / total, 3) for lang, n in sorted(counts.items())}
 
 
 # --- COVID-QA ------------------------------------------------------------------------------------------------

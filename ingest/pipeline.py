@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from index.centring import Offsets, PartMean
 from index.embedder import Embedder
+from index.recentre import centred_point, document_means
 from index.sentences import spans_of
 from index.sparse import TERMS_VERSION, SparseEncoder
 from index.store import StoredPoint, VectorStore
@@ -64,6 +66,7 @@ class Pipeline:
         self.sparse = SparseEncoder(s.bm25_k1, s.bm25_b, s.bm25_avg_len)
         self._catalogue = read_table(s.catalogue_csv)
         self._overrides = read_table(s.metadata_csv)
+        self.offsets = Offsets()  # the language offsets new points are centred with (read at each run)
 
     # --- the run -------------------------------------------------------------------------------------------
     @property
@@ -94,6 +97,7 @@ class Pipeline:
             if not root.exists():
                 raise FileNotFoundError(f"no such file or folder: {root}")
         report = IngestReport()
+        self.offsets = self.registry.offsets() if self.settings.centring else Offsets()
         self._recover()
         files = self.scan(roots)
         present = {str(p) for p in files}
@@ -286,8 +290,9 @@ class Pipeline:
         self.registry.begin_document(doc, self.fingerprint)
         try:
             stale = self.store.point_ids(doc_id)
-            self._embed_and_store(name, doc, chunks)
+            means = self._embed_and_store(name, doc, chunks)
             self.store.delete_ids(sorted(stale - {c.chunk_id for c in chunks}))
+            self.registry.save_part_means(doc_id, means)
         except BaseException:
             self.store.delete_doc(doc_id)  # never leave a half-written document behind
             self.registry.delete_document(doc_id)
@@ -296,8 +301,10 @@ class Pipeline:
         doc.status, doc.chunks = INDEXED, len(chunks)
         return doc, chunks
 
-    def _embed_and_store(self, name: str, doc: Document, chunks: list[Chunk]) -> None:
+    def _embed_and_store(self, name: str, doc: Document, chunks: list[Chunk]) -> list[PartMean]:
+        """Embed, tag and store the chunks; returns the document's mean vectors per language (for centring)."""
         total = len(chunks)
+        raw: list[StoredPoint] = []
         for start in range(0, total, UPSERT_BATCH):
             batch = chunks[start : start + UPSERT_BATCH]
             spans = [spans_of(c.text) for c in batch]
@@ -308,8 +315,13 @@ class Pipeline:
             if self.countries is not None:
                 for c in batch:
                     c.about = self.countries.countries(c.text)
-            self.store.upsert([self._point(doc, *item) for item in zip(batch, vectors, spans, sentences, strict=True)])
+            points = [self._point(doc, *item) for item in zip(batch, vectors, spans, sentences, strict=True)]
+            raw += points
+            if self.settings.centring:
+                points = [centred_point(p, self.offsets) for p in points]
+            self.store.upsert(points)
             self.progress(name, "embedding", min(start + UPSERT_BATCH, total), total)
+        return document_means(doc.doc_id, raw)
 
     def _point(
         self, doc: Document, chunk: Chunk, vector: np.ndarray, spans: list[tuple[int, int]], sentences: np.ndarray

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -234,7 +235,7 @@ def ask(
         _emit(answer_json(answer))
         return
     colour = "yellow" if answer.abstained else "green"
-    out.print(f"[{colour}]{answer.mode} answer{' (abstained)' if answer.abstained else ''}[/]\n")
+    out.print(f"[{colour}]{answer.mode} mode · {answer.outcome.value}[/] — {escape(answer.why)}\n")
     out.print(answer.answer, markup=False)
     for c in answer.citations:
         out.print(f"[{c.n}] {c.title or c.file} ({c.publisher}, {c.year or 'n.d.'}) — {c.file}, p. {c.page}")
@@ -251,6 +252,7 @@ def answer_json(answer) -> dict:
     """The `kb ask --json` contract."""
     return {
         "question": answer.question, "answer": answer.answer, "abstained": answer.abstained, "mode": answer.mode,
+        "outcome": answer.outcome.value, "confidence": answer.confidence, "why": answer.why,
         "citations": [c.model_dump(include={"n", "doc_id", "file", "title", "page", "quote", "language"})
                       for c in answer.citations],
         "dropped_claims": answer.dropped_claims, "objectives": answer.objectives, "coverage": answer.coverage,

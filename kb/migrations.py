@@ -78,3 +78,27 @@ def m004_indexed_at(db: sqlite3.Connection) -> None:
     # When a document's last point was written: what "new since you last looked" compares (added_at is set
     # when indexing starts, so a long ingest would otherwise hide its document from a look taken meanwhile).
     db.execute("ALTER TABLE documents ADD COLUMN indexed_at TEXT NOT NULL DEFAULT ''")
+
+
+@migration
+def m005_language_centring(db: sqlite3.Connection) -> None:
+    # Per (document, language) mean vectors, and every version of the per-language offsets computed from them:
+    # a point stores the version it was centred with, so its vectors can always be restored and re-centred.
+    for statement in (
+        """CREATE TABLE part_means (
+            doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+            language TEXT NOT NULL,
+            space TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (doc_id, language, space)
+        )""",
+        """CREATE TABLE language_offsets (
+            version INTEGER NOT NULL,
+            space TEXT NOT NULL,
+            language TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (version, space, language)
+        )""",
+    ):
+        db.execute(statement)

@@ -158,11 +158,22 @@ class Citation(BaseModel):
     chunk_id: str = ""
 
 
+class AnswerOutcome(StrEnum):
+    """What a question got: an answer; the closest evidence, shown as such (it may not answer); or nothing."""
+
+    ANSWER = "answer"
+    CLOSEST = "closest-evidence"
+    NOT_IN_LIBRARY = "not-in-library"
+
+
 class Answer(BaseModel):
     question: str
     answer: str
-    abstained: bool
+    abstained: bool  # anything but an answer (closest evidence is not one)
     mode: str
+    outcome: AnswerOutcome = AnswerOutcome.ANSWER
+    confidence: float = 0.0  # probability that the best quoted sentence answers the question (answerability)
+    why: str = ""  # the reason for the outcome, in words
     citations: list[Citation] = Field(default_factory=list)
     dropped_claims: int = 0
     objectives: list[str] = Field(default_factory=list)

@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
+from index.centring import Offsets, PartMean
 from kb.migrations import MIGRATIONS
 from kb.records import Document, DocumentMeta, SavedSearch, SearchFilters
 
@@ -178,6 +181,42 @@ class Registry:
     def clear_failure(self, path: str) -> None:
         self.db.execute("DELETE FROM failures WHERE path=?", (path,))
 
+    # --- language centring ---------------------------------------------------------------------------------
+    def save_part_means(self, doc_id: str, parts: list[PartMean]) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM part_means WHERE doc_id=?", (doc_id,))
+            db.executemany(
+                "INSERT INTO part_means VALUES (?, ?, ?, ?, ?)",
+                [(doc_id, p.language, p.space, p.count, _blob(p.vector)) for p in parts],
+            )
+
+    def part_means(self) -> list[PartMean]:
+        sql = "SELECT p.* FROM part_means p JOIN documents d USING (doc_id) WHERE d.status=?"
+        return [
+            PartMean(r["doc_id"], r["language"], r["space"], r["count"], _vector(r["vector"]))
+            for r in self.db.execute(sql, (INDEXED,))
+        ]
+
+    def documents_without_means(self) -> list[str]:
+        sql = "SELECT doc_id FROM documents WHERE status=? AND doc_id NOT IN (SELECT doc_id FROM part_means)"
+        return [r[0] for r in self.db.execute(sql, (INDEXED,))]
+
+    def offsets(self, version: int | None = None) -> Offsets:
+        """One version of the language offsets (the newest by default; version 0 is no centring)."""
+        if version is None:
+            version = self.db.execute("SELECT COALESCE(MAX(version), 0) FROM language_offsets").fetchone()[0]
+        rows = self.db.execute("SELECT * FROM language_offsets WHERE version=?", (version,))
+        return Offsets(version, {(r["space"], r["language"]): _vector(r["vector"]) for r in rows})
+
+    def save_offsets(self, vectors: dict[tuple[str, str], np.ndarray]) -> Offsets:
+        with self.transaction() as db:
+            version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM language_offsets").fetchone()[0]
+            db.executemany(
+                "INSERT INTO language_offsets VALUES (?, ?, ?, ?)",
+                [(version, space, lang, _blob(v)) for (space, lang), v in vectors.items()],
+            )
+        return Offsets(version, dict(vectors))
+
     # --- saved searches ------------------------------------------------------------------------------------
     def save_search(self, saved: SavedSearch) -> SavedSearch:
         """Keep a search by name (a name already taken is replaced: saving again is editing)."""
@@ -211,3 +250,11 @@ class Registry:
             filters=SearchFilters.model_validate_json(row["filters_json"]),
             countries=json.loads(row["countries_json"]), created_at=row["created_at"], last_seen_at=row["last_seen_at"],
         )  # fmt: skip
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _vector(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32).copy()

@@ -15,6 +15,7 @@ import numpy as np
 
 from alignment.coverage import Coverage, coverage
 from index.embedder import Embedder
+from index.recentre import Recentring
 from index.search import Searcher, SearchResult
 from index.sparse import SparseEncoder
 from index.store import VectorStore, open_store
@@ -79,6 +80,10 @@ class KnowledgeBase:
         return CountryRecognizer(self.settings.countries_file)
 
     @cached_property
+    def recentring(self) -> Recentring:
+        return Recentring(self.settings, self.registry, self.store)
+
+    @cached_property
     def searcher(self) -> Searcher:
         return Searcher(self.settings, self.store, self.embedder, self.sparse)
 
@@ -128,6 +133,7 @@ class KnowledgeBase:
             pipeline.progress, pipeline.file_done = on_progress, on_file
             try:
                 report = pipeline.run(paths or [self.settings.corpus_dir])
+                self.recentring.update()  # language offsets moved: re-centre those passages, no re-embedding
                 self.retag()  # frameworks or country data edited since these passages were tagged: no re-embedding
             finally:
                 state.running = False
@@ -177,7 +183,7 @@ class KnowledgeBase:
             if points:
                 texts = [p.payload["text"] for p in points]
                 tags = (
-                    tagger.tag_vectors(np.asarray([p.payload["_dense"] for p in points], dtype=np.float32), texts)
+                    tagger.tag_vectors(np.asarray([self.recentring.embedded_dense(p.payload) for p in points]), texts)
                     if tagger is not None
                     else [None] * len(points)
                 )

@@ -140,6 +140,27 @@ class Settings(BaseSettings):
         "same-language pairs higher for the same meaning, which buries evidence in other languages.",
     )
 
+    # --- language centring --------------------------------------------------------------------------------
+    centring: bool = Field(
+        False,
+        description="Store passage and sentence vectors with their language's offset removed, so a question "
+        "finds the passage that answers it in any language, not the one in its own language (off by default "
+        "until the default pipeline is re-tuned with it: see README).",
+    )
+    centring_prior_documents: float = Field(
+        2.0,
+        description="Pseudo-documents of the library mean mixed into each language's mean: a language held by "
+        "few documents keeps most of their topic instead of losing it with the language.",
+    )
+    centring_full_weight_passages: int = Field(
+        20, description="A document's part in one language weighs fully in its language's mean from this many passages."
+    )
+    centring_tolerance: float = Field(
+        0.01,
+        description="A language's passages are re-centred (never re-embedded) only when its offset moves by more "
+        "than this (L2): the offsets settle as the library grows, and so do the stored vectors.",
+    )
+
     # --- answers -------------------------------------------------------------------------------------------
     answer_mode: str = Field("evidence", description="'evidence' (extractive, no LLM) or 'llm'.")
     answer_max_sentences: int = Field(2, description="Most quoted sentences in an evidence answer (kb eval answers).")
@@ -158,6 +179,19 @@ class Settings(BaseSettings):
         0.03,
         description="Higher bar when the question names something (an acronym, a proper name) that no passage "
         "of the library contains: close-sounding evidence about something else must not answer it.",
+    )
+    answerability_candidates: int = Field(
+        40, description="Sentences most similar to the question that are read for whether they answer it."
+    )
+    answerability_gate: bool = Field(
+        False,
+        description="Answer only when the answerability model finds a sentence that answers (else 'closest "
+        "evidence'); off: the similarity bar alone decides. Off by default until it answers enough: see README.",
+    )
+    answerability_model_file: Path = Field(
+        Path(__file__).resolve().parent.parent / "answer" / "answerability_model.json",
+        description="Fitted answerability model (kb eval answerability --fit); without it, answers fall back to "
+        "the similarity bar alone.",
     )
     answer_passages: int = Field(8, description="Passages retrieved to answer a question.")
     answer_per_document: int = Field(2, description="Most quoted sentences from one document (diversity).")

@@ -93,6 +93,17 @@ def hit_payload(payload: dict | None, vectors: dict) -> dict:
     return out
 
 
+def stored_point(point_id: str, vectors: dict, payload: dict | None) -> StoredPoint:
+    """A point read back whole from either engine (named vectors as a dict; the sparse one has indices/values)."""
+    sparse = vectors.get(SPARSE)
+    return StoredPoint(
+        id=point_id, dense=vectors.get(DENSE) or [], sentences=vectors.get(SENTENCES) or [],
+        sparse=SparseVector(indices=list(sparse.indices), values=list(sparse.values)) if sparse
+        else SparseVector(indices=[], values=[]),
+        payload=dict(payload or {}),
+    )  # fmt: skip
+
+
 class ScoredPoint(BaseModel):
     id: str
     score: float
@@ -152,6 +163,10 @@ class VectorStore(ABC):
     @abstractmethod
     def scroll(self, filters: SearchFilters | None = None, with_dense: bool = False) -> Iterator[ScoredPoint]:
         """Every point (payload, and the dense vector under payload['_dense'] when asked)."""
+
+    @abstractmethod
+    def stored_points(self, filters: SearchFilters | None = None) -> Iterator[StoredPoint]:
+        """Every point whole (vectors and payload), as ``upsert`` takes it: for rewriting vectors in place."""
 
     @abstractmethod
     def set_payload(self, ids: list[str], payload: dict) -> None:

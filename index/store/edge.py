@@ -51,6 +51,7 @@ from index.store.base import (
     filter_terms,
     hit_payload,
     retrievers,
+    stored_point,
 )
 from kb.records import SearchFilters
 from kb.settings import Settings
@@ -337,6 +338,21 @@ class EdgeStore(VectorStore):
                 if with_dense:
                     data["_dense"] = (rec.vector or {}).get(DENSE)
                 yield ScoredPoint(id=str(rec.id), score=0.0, payload=data)
+            if offset is None:
+                return
+
+    def stored_points(self, filters: SearchFilters | None = None) -> Iterator[StoredPoint]:
+        if self.shard is None:
+            return
+        flt = to_edge_filter(filters)
+        offset = None
+        while True:
+            batch, offset = self.shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=SCROLL_BATCH, filter=flt, with_payload=True,
+                                 with_vector=[DENSE, SENTENCES, SPARSE])
+            )  # fmt: skip
+            for rec in batch:
+                yield stored_point(str(rec.id), rec.vector or {}, rec.payload)
             if offset is None:
                 return
 

@@ -28,6 +28,7 @@ from index.store.base import (
     filter_terms,
     hit_payload,
     retrievers,
+    stored_point,
 )
 from kb.records import SearchFilters
 from kb.settings import Settings
@@ -180,6 +181,20 @@ class QdrantStore(VectorStore):
                 if with_dense:
                     data["_dense"] = rec.vector[DENSE]  # type: ignore[index]
                 yield ScoredPoint(id=str(rec.id), score=0.0, payload=data)
+            if offset is None:
+                return
+
+    def stored_points(self, filters: SearchFilters | None = None) -> Iterator[StoredPoint]:
+        if not self._exists():
+            return
+        offset = None
+        while True:
+            batch, offset = self.client.scroll(
+                self.name, scroll_filter=to_filter(filters), limit=512, offset=offset, with_payload=True,
+                with_vectors=True,
+            )  # fmt: skip
+            for rec in batch:
+                yield stored_point(str(rec.id), rec.vector if isinstance(rec.vector, dict) else {}, rec.payload)
             if offset is None:
                 return
 

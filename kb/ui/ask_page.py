@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from kb.export import answer_markdown, bibtex, cited_documents, ris
-from kb.records import Answer
+from kb.records import Answer, AnswerOutcome
 from kb.ui import common as ui
 
 PREFIX = "ask"
@@ -76,7 +76,8 @@ def searched_panel(a: Answer) -> None:
         cols[3].metric(
             "Best match",
             f"{best:.2f}" if isinstance(best, float) else "–",
-            help=f"An answer needs at least {kb.settings.abstain_threshold:.2f}.",
+            help="Question–sentence similarity; the topic counts as covered from "
+            f"{c.get('abstain_below', kb.settings.abstain_threshold):.2f}.",
         )
         rows = [
             ("Languages", ", ".join(ui.language_label(x) for x in c.get("languages", [])) or "none"),
@@ -90,12 +91,30 @@ def searched_panel(a: Answer) -> None:
 
 
 if answer is not None:
-    if answer.abstained:
-        st.warning(
-            "**No sufficient evidence.** The library does not answer this question closely enough to cite.",
-            icon=":material/search_off:",
-        )
-        st.markdown(ui.md_escape(answer.answer))
+    if answer.outcome == AnswerOutcome.CLOSEST:
+        with st.container(border=True, key="ask-outcome-closest-evidence"):
+            st.info(
+                "**Closest evidence — it may not answer your question.** " + ui.md_escape(answer.why),
+                icon=":material/help:",
+            )
+            for c in answer.citations:
+                st.markdown(
+                    f"“{ui.md_escape(c.quote.strip())}” — {ui.md_escape(c.title or c.file)}, p. {c.page}"
+                    f" ({ui.language_label(c.language)})"
+                )
+        searched_panel(answer)
+        if answer.evidence:
+            st.subheader("Closest passages")
+            st.caption("Shown so you can judge for yourself; none of them was found to answer the question.")
+            for n, hit in enumerate(answer.evidence, 1):
+                ui.hit_card(hit, n, names, PREFIX)
+    elif answer.abstained:
+        with st.container(border=True, key="ask-outcome-not-in-library"):
+            st.warning(
+                "**No sufficient evidence.** " + ui.md_escape(answer.why),
+                icon=":material/search_off:",
+            )
+            st.markdown(ui.md_escape(answer.answer))
         searched_panel(answer)
         if answer.evidence:
             st.subheader("Closest passages")
@@ -104,6 +123,7 @@ if answer is not None:
                 ui.hit_card(hit, n, names, PREFIX)
     else:
         with st.container(border=True, key="ask-answer"):
+            st.success(ui.md_escape(answer.why) or "Answered from the library.", icon=":material/check_circle:")
             st.markdown(ui.snippet_markdown(answer.answer).replace("\n", "  \n"))
             tags = ui.badges("", answer.objectives, names)
             if tags:
