@@ -8,6 +8,7 @@ its cited pages do.
 from __future__ import annotations
 
 from collections import Counter
+from functools import cached_property
 
 import numpy as np
 
@@ -35,7 +36,6 @@ class Answerer:
         # questions less well (kb eval answers: 58% vs 84% abstention at the same false-abstention rate).
         self.sentences = SentenceVectors(embedder, settings.sentence_cache)
         self._llm = None
-        self._model: AnswerabilityModel | bool | None = False  # loaded on first use
 
     @property
     def llm(self):
@@ -70,14 +70,16 @@ class Answerer:
                 return self.abstain(question, mode, coverage, hits, self._nothing(missing))
             answering, confidence = named or ranked, 1.0 if named else best
         else:
-            answering, confidence = self.answering(question, result.query_language, ranked, len(missing))
+            candidates = self.by_answerability(question, result.query_language, ranked, len(missing))
+            confidence = candidates[0].score if candidates else 0.0
+            answering = [sent for sent in candidates if sent.score >= self.model.threshold]
             if not on_topic or (lookup and codes):  # off the library's topics, or a code no sentence names
                 answering = []
             coverage |= {"confidence": round(confidence, 4), "answer_below": round(self.model.threshold, 4)}
             if not answering:
                 if missing or not on_topic:
                     return self.abstain(question, mode, coverage, hits, self._nothing(missing))
-                return self.closest(question, mode, ranked, coverage, hits, confidence)
+                return self.closest(question, mode, candidates[0], coverage, hits, confidence)
         if mode == "llm":
             answer = self.generated(question, result.query_language, hits, ranked, coverage)
         else:
@@ -98,26 +100,20 @@ class Answerer:
         ranked = self.rank_sentences(question, result.query_language, result.hits, result.query_vector)
         return result, ranked, unknown_names(self.store, question, result.query_language)
 
-    @property
+    @cached_property
     def model(self) -> AnswerabilityModel | None:
-        if self._model is False:
-            gate = self.settings.answerability_gate
-            self._model = AnswerabilityModel.load(self.settings.answerability_model_file) if gate else None
-        return self._model  # type: ignore[return-value]
+        """The fitted answerability model when the gate is on (loaded on first use)."""
+        if not self.settings.answerability_gate:
+            return None
+        return AnswerabilityModel.load(self.settings.answerability_model_file)
 
-    def answering(
-        self, question: str, language: str, ranked: list[Sentence], unknown: int
-    ) -> tuple[list[Sentence], float]:
-        """The candidate sentences that answer (probability over the bar), most probable first, and the best
-        probability (the answer's confidence)."""
+    def by_answerability(self, question: str, language: str, ranked: list[Sentence], unknown: int) -> list[Sentence]:
+        """The candidate sentences, each scored with the probability that it answers, most probable first."""
         assert self.model is not None
         candidates, rows = features(question, language, ranked, unknown, self.settings.answerability_candidates)
-        probs = self.model.probabilities(rows)
-        for sent, p in zip(candidates, probs, strict=True):
+        for sent, p in zip(candidates, self.model.probabilities(rows), strict=True):
             sent.score = float(p)
-        candidates.sort(key=lambda sent: -sent.score)
-        best = float(probs.max()) if len(probs) else 0.0
-        return [sent for sent in candidates if sent.score >= self.model.threshold], best
+        return sorted(candidates, key=lambda sent: -sent.score)
 
     @staticmethod
     def _nothing(missing: list[str]) -> str:
@@ -253,10 +249,9 @@ class Answerer:
                       outcome=AnswerOutcome.NOT_IN_LIBRARY, why=reason)  # fmt: skip
 
     def closest(
-        self, question: str, mode: str, ranked: list[Sentence], coverage: dict, hits: list[Hit], confidence: float
+        self, question: str, mode: str, best: Sentence, coverage: dict, hits: list[Hit], confidence: float
     ) -> Answer:
-        """On-topic passages, but no sentence that answers: the nearest evidence, said to be only that."""
-        best = max(ranked, key=lambda sent: sent.score)
+        """On-topic passages, but no sentence that answers: the most probable one, said to be only that."""
         why = (
             "The library discusses this topic, but no sentence answers the question "
             f"(confidence {confidence:.2f}, an answer needs {self.model.threshold:.2f})."  # type: ignore[union-attr]
