@@ -154,7 +154,18 @@ def current_params() -> dict[str, list[str]]:
 
 
 def seed_state(prefix: str, text_key: str = "q") -> None:
-    """Fill this page's widget state from the URL once per session, or from the page's last state on return."""
+    """Fill this page's widget state from the URL once per session, or from the page's last state on return.
+
+    A saved search being opened (``{prefix}:opening``) is forced into the widgets on every run until the page has
+    shown it once: a periodic fragment run during the page switch can evict widget state (streamlit#10805)."""
+    opening = st.session_state.get(f"{prefix}:opening")
+    if opening is not None:
+        st.session_state[f"{prefix}:saved"] = dict(opening)
+        st.session_state[f"{prefix}:text"] = opening["text"]
+        for field, _, _, _ in LIST_FILTERS:
+            st.session_state[f"{prefix}:{field}"] = list(opening["filters"].get(field) or [])
+        st.session_state[f"{prefix}:year_from"] = opening["filters"].get("year_from")
+        st.session_state[f"{prefix}:year_to"] = opening["filters"].get("year_to")
     saved = st.session_state.get(f"{prefix}:saved")
     if saved is None:
         params = current_params()
@@ -189,6 +200,9 @@ def publish_state(
     prefix: str, text: str, filters: SearchFilters, text_key: str = "q", **extra: str | list[str]
 ) -> None:
     """Write the page's state to the URL (and remember it for when the user comes back to the page)."""
+    opening = st.session_state.get(f"{prefix}:opening")
+    if opening is not None and opening["text"].strip() == text:
+        del st.session_state[f"{prefix}:opening"]  # shown: from now on the widgets are the user's
     st.session_state[f"{prefix}:saved"] = {"text": text, "filters": filters.model_dump(), **extra}
     st.session_state[f"{prefix}:year_from"], st.session_state[f"{prefix}:year_to"] = filters.year_from, filters.year_to
     wanted = params_from_filters(filters, **{text_key: text}, **extra)

@@ -19,6 +19,8 @@ def seed_countries() -> None:
     saved = st.session_state[f"{PREFIX}:saved"]
     if "c" not in saved:
         saved["c"] = [country_code(c) for c in ui.current_params().get("c", []) if c]
+    if f"{PREFIX}:opening" in st.session_state:  # a saved comparison being opened: see ui.seed_state
+        st.session_state[f"{PREFIX}:compared"] = list(saved["c"])
     st.session_state.setdefault(f"{PREFIX}:compared", list(saved["c"]))
 
 

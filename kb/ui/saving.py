@@ -6,7 +6,6 @@ import streamlit as st
 
 from kb.records import SavedSearch, SearchFilters
 from kb.service import KnowledgeBase
-from kb.ui.common import LIST_FILTERS
 
 PAGES = {"search": ("search", "kb/ui/search_page.py"), "compare": ("compare", "kb/ui/compare_page.py")}
 
@@ -25,13 +24,10 @@ def save_form(
 def open_saved(saved: SavedSearch) -> None:
     """Show a saved search on its own page with its query and filters (the page's widgets start from them)."""
     prefix, page = PAGES[saved.kind]
-    for key in [f"{prefix}:text", f"{prefix}:compared", f"{prefix}:years", f"{prefix}:memo"] + [
-        f"{prefix}:{field}" for field, _, _, _ in LIST_FILTERS
-    ]:
+    for key in [f"{prefix}:compared", f"{prefix}:years", f"{prefix}:memo"]:
         st.session_state.pop(key, None)
-    st.session_state.pop(f"{prefix}:year_from", None)
-    st.session_state.pop(f"{prefix}:year_to", None)
-    st.session_state[f"{prefix}:saved"] = {"text": saved.query, "filters": saved.filters.model_dump()}
+    opening: dict = {"text": saved.query, "filters": saved.filters.model_dump()}
     if saved.kind == "compare":
-        st.session_state[f"{prefix}:saved"]["c"] = saved.countries
+        opening["c"] = saved.countries
+    st.session_state[f"{prefix}:opening"] = opening
     st.switch_page(page)
