@@ -261,6 +261,7 @@ class Searcher:
             country=pl.get("country", ""), doc_type=pl.get("doc_type", ""), language=pl.get("language", ""),
             page=page, pages=(pl.get("page_start", page), pl.get("page_end", page)), score=round(p.score, 5),
             text=text, snippet=make_snippet(text, sorted(spans)), labels=pl.get("label_scores", {}) or {},
+            label_triggers=pl.get("label_triggers") or {}, label_reviews=pl.get("label_reviews") or {},
             about=pl.get("about") or [], page_offsets=[tuple(x) for x in pl.get("page_offsets") or []],
         )  # fmt: skip
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from alignment.context import document_contexts
+from alignment.reviews import tag_passages
 from index.centring import Offsets, PartMean
 from index.embedder import Embedder
 from index.recentre import centred_point, document_means
@@ -305,13 +307,17 @@ class Pipeline:
         """Embed, tag and store the chunks; returns the document's mean vectors per language (for centring)."""
         total = len(chunks)
         raw: list[StoredPoint] = []
+        contexts = document_contexts([{"heading": c.heading, "language": c.language} for c in chunks], doc.meta.title)
+        verdicts = self.registry.tag_reviews(doc.doc_id)
         for start in range(0, total, UPSERT_BATCH):
             batch = chunks[start : start + UPSERT_BATCH]
             spans = [spans_of(c.text) for c in batch]
             vectors, sentences = self.embedder.encode_passages_with_spans([c.text for c in batch], spans)
             if self.tagger is not None:
-                for c, labels in zip(batch, self.tagger.tag_vectors(vectors, [c.text for c in batch]), strict=True):
-                    c.labels = labels
+                texts, near = [c.text for c in batch], contexts[start : start + len(batch)]
+                mine = [verdicts.get(c.chunk_id, {}) for c in batch]
+                for c, tags in zip(batch, tag_passages(self.tagger, vectors, texts, near, mine), strict=True):
+                    c.labels, c.label_triggers, c.label_reviews = tags.labels, tags.triggers, tags.reviews
             if self.countries is not None:
                 for c in batch:
                     c.about = self.countries.countries(c.text)
@@ -358,4 +364,5 @@ def chunk_payload(doc: Document, chunk: Chunk) -> dict:
         "page_start": chunk.page_start, "page_end": chunk.page_end, "page_offsets": chunk.page_offsets,
         "heading": chunk.heading, "text": chunk.text,
         "labels": sorted(chunk.labels), "label_scores": chunk.labels, "about": chunk.about,
+        "label_triggers": chunk.label_triggers, "label_reviews": {k: str(v) for k, v in chunk.label_reviews.items()},
     }  # fmt: skip

@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from alignment.reviews import PassageTags
 from kb.cli import AsJson, _emit, _kb, app, console, out
+from kb.records import TagVerdict
 
 
 @app.command()
@@ -23,12 +25,12 @@ def tag(
     try:
         if texts_file:
             items = [json.loads(line) for line in texts_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-            for item, labels in zip(items, kb.tag([i["text"] for i in items]), strict=True):
-                _emit({"id": item.get("id"), "labels": [{"id": k, "score": v} for k, v in labels.items()]})
+            for item, tags in zip(items, kb.tag([i["text"] for i in items]), strict=True):
+                _emit({"id": item.get("id"), "labels": _labels_json(tags)})
             return
         if not text:
             raise typer.BadParameter("give TEXT or --texts-file")
-        [labels] = kb.tag([text])
+        [tags] = kb.tag([text])
         [countries] = kb.countries_discussed([text])
         names = {lab.id: lab.short for lab in kb.tagger.frameworks.labels}
     finally:
@@ -36,17 +38,53 @@ def tag(
     if as_json:
         _emit(
             {
-                "labels": [{"id": k, "score": v} for k, v in sorted(labels.items(), key=lambda x: -x[1])],
+                "labels": _labels_json(tags),
                 "countries": [{"code": code, "mention": surface} for code, surface in countries.items()],
             }
         )
         return
     if countries:
         out.print("countries discussed: " + ", ".join(f"{c} ({m})" for c, m in countries.items()))
-    if not labels:
+    if not tags.labels:
         out.print("No framework objective fits this text.")
-    for label, score in sorted(labels.items(), key=lambda x: -x[1]):
+    for label, score in sorted(tags.labels.items(), key=lambda x: -x[1]):
         out.print(f"{label:10} {score:.2f}  {names[label]}")
+        out.print(f"           because: “{tags.triggers.get(label, '')}”", highlight=False)
+
+
+def _labels_json(tags: PassageTags) -> list[dict]:
+    """Labels best first, each with its score and the sentence that triggered it."""
+    return [
+        {"id": k, "score": v, "trigger": tags.triggers.get(k, "")}
+        for k, v in sorted(tags.labels.items(), key=lambda x: -x[1])
+    ]
+
+
+@app.command("review-tag")
+def review_tag(
+    doc_id: Annotated[str, typer.Argument(help="The passage's document id (kb list).")],
+    chunk_id: Annotated[str, typer.Argument(help="The passage id (kb search --json gives it).")],
+    label: Annotated[str, typer.Argument(help="A framework label id, e.g. GSDH.SO2.")],
+    verdict: Annotated[
+        str, typer.Option(help="confirmed (kept by every re-tag), rejected (never given again) or clear.")
+    ] = "confirmed",
+    as_json: AsJson = False,
+) -> None:
+    """Confirm or reject one framework tag of one passage; re-tagging respects it."""
+    if verdict not in {*TagVerdict, "clear"}:
+        raise typer.BadParameter("confirmed, rejected or clear", param_hint="--verdict")
+    kb = _kb()
+    try:
+        tags = kb.review_tag(doc_id, chunk_id, label, None if verdict == "clear" else TagVerdict(verdict))
+    except (KeyError, ValueError) as exc:
+        console.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        kb.close()
+    if as_json:
+        _emit(tags)
+        return
+    out.print(f"{label} {verdict} on {chunk_id}; the passage is now tagged: {', '.join(tags['labels']) or 'none'}")
 
 
 @app.command()

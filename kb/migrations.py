@@ -102,3 +102,21 @@ def m005_language_centring(db: sqlite3.Connection) -> None:
         )""",
     ):
         db.execute(statement)
+
+
+@migration
+def m006_tag_reviews(db: sqlite3.Connection) -> None:
+    # Staff's verdicts on framework tags, by passage: re-tagging keeps a confirmed tag and never restores a rejected
+    # one. Kept by passage id (derived from the document's bytes and position), so they also survive a document
+    # being removed and added again.
+    db.execute(
+        """CREATE TABLE tag_reviews (
+            chunk_id TEXT NOT NULL,
+            doc_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            verdict TEXT NOT NULL CHECK (verdict IN ('confirmed', 'rejected')),
+            reviewed_at TEXT NOT NULL,
+            PRIMARY KEY (chunk_id, label)
+        )"""
+    )
+    db.execute("CREATE INDEX tag_reviews_doc ON tag_reviews (doc_id)")

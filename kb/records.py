@@ -66,6 +66,13 @@ class Document(BaseModel):
         return Path(self.paths[0]).name if self.paths else ""
 
 
+class TagVerdict(StrEnum):
+    """Staff's verdict on one framework tag of one passage; re-tagging respects it."""
+
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
 class Chunk(BaseModel):
     """A passage sized to the embedding window, with the pages it spans."""
 
@@ -80,6 +87,8 @@ class Chunk(BaseModel):
     language: str = ""
     language_confidence: float = 0.0
     labels: dict[str, float] = Field(default_factory=dict)  # framework label id -> score
+    label_triggers: dict[str, str] = Field(default_factory=dict)  # label id -> the sentence that speaks for it
+    label_reviews: dict[str, TagVerdict] = Field(default_factory=dict)  # staff's verdicts, by label id
     about: list[str] = Field(default_factory=list)  # ISO codes of the countries the passage discusses
 
     def page_at(self, offset: int) -> int:
@@ -137,6 +146,8 @@ class Hit(BaseModel):
     text: str
     snippet: str = ""  # with the matching sentences marked **like this**
     labels: dict[str, float] = Field(default_factory=dict)
+    label_triggers: dict[str, str] = Field(default_factory=dict)  # label id -> the sentence that speaks for it
+    label_reviews: dict[str, TagVerdict] = Field(default_factory=dict)  # staff's verdicts, by label id
     about: list[str] = Field(default_factory=list)  # countries the passage discusses (ISO codes)
     page_offsets: list[tuple[int, int]] = Field(default_factory=list)  # (char offset in text, page number)
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from index.centring import Offsets, PartMean
 from kb.migrations import MIGRATIONS
-from kb.records import Document, DocumentMeta, SavedSearch, SearchFilters
+from kb.records import Document, DocumentMeta, SavedSearch, SearchFilters, TagVerdict
 
 INDEXING, INDEXED, FAILED = "indexing", "indexed", "failed"
 
@@ -216,6 +216,25 @@ class Registry:
                 [(version, space, lang, _blob(v)) for (space, lang), v in vectors.items()],
             )
         return Offsets(version, dict(vectors))
+
+    # --- staff's verdicts on tags --------------------------------------------------------------------------
+    def review_tag(self, doc_id: str, chunk_id: str, label: str, verdict: TagVerdict | None) -> None:
+        """Confirm or reject one tag of one passage (``None`` withdraws the verdict)."""
+        if verdict is None:
+            self.db.execute("DELETE FROM tag_reviews WHERE chunk_id=? AND label=?", (chunk_id, label))
+            return
+        self.db.execute(
+            "INSERT INTO tag_reviews VALUES (?, ?, ?, ?, ?) ON CONFLICT(chunk_id, label) DO UPDATE SET "
+            "verdict=excluded.verdict, reviewed_at=excluded.reviewed_at",
+            (chunk_id, doc_id, label, TagVerdict(verdict).value, now()),
+        )
+
+    def tag_reviews(self, doc_id: str) -> dict[str, dict[str, TagVerdict]]:
+        """The verdicts on one document's passages: passage id -> label -> verdict."""
+        out: dict[str, dict[str, TagVerdict]] = {}
+        for r in self.db.execute("SELECT chunk_id, label, verdict FROM tag_reviews WHERE doc_id=?", (doc_id,)):
+            out.setdefault(r["chunk_id"], {})[r["label"]] = TagVerdict(r["verdict"])
+        return out
 
     # --- saved searches ------------------------------------------------------------------------------------
     def save_search(self, saved: SavedSearch) -> SavedSearch:

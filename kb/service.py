@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from alignment.context import document_contexts
 from alignment.coverage import Coverage, coverage
+from alignment.reviews import PassageTags, tag_passages
 from index.embedder import Embedder
 from index.recentre import Recentring
 from index.search import Searcher, SearchResult
@@ -33,6 +35,7 @@ from kb.records import (
     IngestReport,
     SavedSearch,
     SearchFilters,
+    TagVerdict,
     country_code,
 )
 from kb.registry import Registry
@@ -163,11 +166,11 @@ class KnowledgeBase:
         return self.answerer.ask(question, filters, mode)
 
     # --- alignment -----------------------------------------------------------------------------------------
-    def tag(self, texts: list[str]) -> list[dict[str, float]]:
-        """Framework labels with scores for free texts (the same tagger that tags indexed passages)."""
+    def tag(self, texts: list[str]) -> list[PassageTags]:
+        """Framework labels with scores and trigger sentences for free texts (the tagger that tags the library)."""
         if self.tagger is None:
             raise RuntimeError(f"no frameworks file at {self.settings.frameworks_file}")
-        return self.tagger.tag_texts(texts)
+        return [PassageTags(labels=lab, triggers=why) for lab, why in self.tagger.tag_texts_explained(texts)]
 
     def retag(self, force: bool = False) -> int:
         """Re-tag stored passages whose tags are stale (frameworks, tagger or country data changed), from the
@@ -181,25 +184,51 @@ class KnowledgeBase:
         for doc in stale:
             points = list(self.store.scroll(SearchFilters(doc_ids=[doc.doc_id]), with_dense=tagger is not None))
             if points:
-                texts = [p.payload["text"] for p in points]
-                tags = (
-                    tagger.tag_vectors(np.asarray([self.recentring.embedded_dense(p.payload) for p in points]), texts)
-                    if tagger is not None
-                    else [None] * len(points)
-                )
-                groups: dict[str, list[str]] = {}
-                for point, labels, text in zip(points, tags, texts, strict=True):
-                    key = json.dumps({"labels": labels, "about": countries.countries(text)}, sort_keys=True)
-                    groups.setdefault(key, []).append(point.id)
-                for key, ids in groups.items():  # one write per distinct tag set, not per passage
-                    tagged = json.loads(key)
-                    payload = {"about": tagged["about"]}
-                    if tagged["labels"] is not None:
-                        payload |= {"labels": sorted(tagged["labels"]), "label_scores": tagged["labels"]}
-                    self.store.set_payload(ids, payload)
-                done += len(points)
+                done += self._retag_points(doc, points)
             self.registry.set_labels_fingerprint(doc.doc_id, fingerprint)
         return done
+
+    def _retag_points(self, doc: Document, points: list, only: str | None = None) -> int:
+        """New tags for one document's stored passages (or just the passage ``only``), from their vectors, texts
+        and document context (which needs all the document's passages, in order)."""
+        points.sort(key=lambda p: p.payload.get("position", 0))
+        contexts = document_contexts([p.payload for p in points], doc.meta.title)
+        if only is not None:
+            keep = [i for i, p in enumerate(points) if p.id == only]
+            points, contexts = [points[i] for i in keep], [contexts[i] for i in keep]
+        texts = [p.payload["text"] for p in points]
+        updates: list[dict] = [{"about": self.countries.countries(text)} for text in texts]
+        if self.tagger is not None:
+            vectors = np.asarray([self.recentring.embedded_dense(p.payload) for p in points])
+            verdicts = self.registry.tag_reviews(doc.doc_id)
+            mine = [verdicts.get(p.id, {}) for p in points]
+            for update, tags in zip(updates, tag_passages(self.tagger, vectors, texts, contexts, mine), strict=True):
+                update |= tags.payload()
+        groups: dict[str, list[str]] = {}
+        for point, update in zip(points, updates, strict=True):
+            groups.setdefault(json.dumps(update, sort_keys=True), []).append(point.id)
+        for key, ids in groups.items():  # one write per distinct tag set, not per passage
+            self.store.set_payload(ids, json.loads(key))
+        return len(points)
+
+    def review_tag(self, doc_id: str, chunk_id: str, label: str, verdict: TagVerdict | None) -> dict:
+        """Staff confirm or reject one tag of one passage (``None`` withdraws the verdict); the document is re-tagged
+        at once and every later re-tag respects the verdict. Returns the passage's new tags (payload keys)."""
+        if self.tagger is None or label not in self.tagger.label_ids:
+            raise ValueError(f"unknown framework label {label!r}")
+        doc = self.registry.get(doc_id)
+        points = list(self.store.scroll(SearchFilters(doc_ids=[doc_id]), with_dense=True)) if doc else []
+        if not any(p.id == chunk_id for p in points):
+            raise KeyError(f"no passage {chunk_id!r} in document {doc_id!r}")
+        self.registry.review_tag(doc_id, chunk_id, label, verdict)
+        self._retag_points(doc, points, only=chunk_id)
+        [fresh] = [p for p in self.store.scroll(SearchFilters(doc_ids=[doc_id])) if p.id == chunk_id]
+        return {k: fresh.payload.get(k) for k in ("labels", "label_scores", "label_triggers", "label_reviews")}
+
+    def document_passages(self, doc_id: str) -> list[dict]:
+        """One document's passages in reading order, as stored (the Library page reviews their tags)."""
+        points = sorted(self.store.scroll(SearchFilters(doc_ids=[doc_id])), key=lambda p: p.payload.get("position", 0))
+        return [p.payload | {"chunk_id": p.id} for p in points]
 
     def countries_discussed(self, texts: list[str]) -> list[dict[str, str]]:
         """For free texts, each country discussed → its first mention as written (the same tagger as ingest)."""

@@ -84,6 +84,31 @@ def make_kb(make_settings: Callable[..., Settings], embedder: Embedder) -> Itera
         kb.close()
 
 
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
+    """Run ``kb ARGS`` in-process on a library's home (the library is closed first: embedded Qdrant admits one
+    holder); ``env`` sets more KB_* variables for the run. Returns typer's result."""
+    from typer.testing import CliRunner
+
+    from kb import cli
+    from kb.settings import get_settings
+
+    def run(kb: KnowledgeBase, *args: str, env: dict[str, str] | None = None) -> object:
+        kb.close()
+        for name in ("searcher", "answerer", "recentring"):
+            kb.__dict__.pop(name, None)
+        monkeypatch.setenv("KB_HOME", str(kb.settings.home))
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(cli.app, list(args))
+        finally:
+            get_settings.cache_clear()
+
+    return run
+
+
 def copy_docs(names: list[str], dest: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy(SHARED_CORPUS / n, dest / n)) for n in names]
@@ -100,6 +125,15 @@ def write_md(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def tagged_library(make_kb: Callable[..., KnowledgeBase], tmp_path: Path) -> KnowledgeBase:
+    """A fresh, tagged library of the Italian and German small documents (tests may change it)."""
+    copy_docs([SMALL_DOCS["it"], SMALL_DOCS["de"]], tmp_path / "corpus")
+    kb = make_kb()
+    kb.ingest()
+    return kb
 
 
 @pytest.fixture(scope="session")

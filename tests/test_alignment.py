@@ -15,7 +15,6 @@ from index.embedder import Embedder
 from kb.records import SearchFilters
 from kb.service import KnowledgeBase
 from kb.settings import Settings
-from tests.conftest import SMALL_DOCS, copy_docs
 
 
 def test_frameworks_file_holds_three_frameworks_and_twelve_labels(base_settings: Settings) -> None:
@@ -103,14 +102,6 @@ def test_a_fitted_tagger_is_reused_from_disk(
     assert refitted.tag_texts([text]) == expected
 
 
-@pytest.fixture
-def tagged_library(make_kb: Callable[..., KnowledgeBase], tmp_path: Path) -> KnowledgeBase:
-    copy_docs([SMALL_DOCS["it"], SMALL_DOCS["de"]], tmp_path / "corpus")
-    kb = make_kb()
-    kb.ingest()
-    return kb
-
-
 def test_frameworks_change_retags_without_reembedding(
     tagged_library: KnowledgeBase, make_kb: Callable[..., KnowledgeBase], tmp_path: Path, base_settings: Settings
 ) -> None:
@@ -182,8 +173,33 @@ def test_alignment_eval_scores_held_out_passages_by_sample(
     result = evaluate_alignment(Tagger(settings, embedder), folds=2, by_document=by_document)
 
     assert result.passages == 80 and sum(lab.support for lab in result.per_label) > 0
-    assert [(s.sample, s.passages) for s in result.per_sample] == [("hand-picked", 40), ("random", 40)]
+    assert [(s.group, s.passages) for s in result.per_sample] == [("hand-picked", 40), ("random", 40)]
     # held out: far from the perfect score a tagger gets on passages it was trained on, far above none at all
     assert 0.3 < result.micro_f1 < 0.95
     assert 0.0 <= result.unlabelled_kept <= 1.0
     assert result.split == ("by document" if by_document else "random")
+
+
+def test_alignment_eval_rows_per_language_and_held_apart(
+    embedder: Embedder, base_settings: Settings, tmp_path: Path
+) -> None:
+    from eval.alignment import evaluate_alignment, evaluate_heldout
+
+    rows = base_settings.alignment_training_file.read_text(encoding="utf-8").splitlines()
+    subset = [r for r in rows if '"lang": "fr"' in r][:30] + [r for r in rows if '"lang": "en"' in r][:30]
+    labelled = tmp_path / "labels.jsonl"
+    labelled.write_text("\n".join(subset) + "\n", encoding="utf-8")
+    heldout = tmp_path / "heldout.jsonl"
+    heldout.write_text(
+        "\n".join(base_settings.alignment_heldout_file.read_text(encoding="utf-8").splitlines()[:20]) + "\n"
+    )
+    settings = Settings(home=tmp_path / "home", alignment_training_file=labelled, alignment_heldout_file=heldout)
+    tagger = Tagger(settings, embedder)
+    result = evaluate_alignment(tagger, folds=2)
+    assert result.split == "by document"
+    assert {g.group: g.passages for g in result.per_language} == {"en": 30, "fr": 30}
+    held = evaluate_heldout(tagger)
+    assert held is not None and held.split == "held-apart" and held.passages == 20
+    assert 0.0 <= held.unlabelled_kept <= 1.0
+    empty = Settings(home=tmp_path / "home", alignment_heldout_file=tmp_path / "none.jsonl")
+    assert evaluate_heldout(Tagger(empty, embedder)) is None

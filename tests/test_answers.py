@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from answer.claims import Claim, check_claims
 from answer.evidence import Sentence, is_instruction, select, split_sentences
@@ -173,14 +172,7 @@ def test_injected_passage_does_not_steer_the_evidence_answer(
     assert any("reimbursed" in c.quote for c in answer.citations)
 
 
-def test_cli_ask_json_contract(small_library: KnowledgeBase, monkeypatch, tmp_path: Path) -> None:
-    from kb import cli
-    from kb.settings import get_settings
-
-    small_library.close()  # the CLI opens the same embedded index itself
-    small_library.__dict__.pop("searcher", None)
-    small_library.__dict__.pop("answerer", None)
-    monkeypatch.setenv("KB_HOME", str(small_library.settings.home))
+def test_cli_ask_json_contract(small_library: KnowledgeBase, run_cli, tmp_path: Path) -> None:
     queries = tmp_path / "q.jsonl"
     queries.write_text(
         json.dumps({"id": "a", "question": "Jaki odsetek incydentów w sektorze zdrowia w latach 2021-2023 stanowiło "
@@ -188,11 +180,7 @@ def test_cli_ask_json_contract(small_library: KnowledgeBase, monkeypatch, tmp_pa
         + json.dumps({"id": "b", "question": "Who won the 1998 football world cup?"}) + "\n",
         encoding="utf-8",
     )  # fmt: skip
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli.app, ["ask", "--queries-file", str(queries), "--json"])
-    finally:
-        get_settings.cache_clear()
+    result = run_cli(small_library, "ask", "--queries-file", str(queries), "--json")
     assert result.exit_code == 0, result.output
     a, b = (json.loads(line) for line in result.stdout.splitlines())
     expected = {"question", "answer", "abstained", "mode", "citations", "dropped_claims", "coverage"}

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from ingest.metadata import build_metadata, read_table
 from kb.export import answer_markdown, bibtex, cited_documents, hits_csv, ris
-from kb.records import Answer, Citation, Document, DocumentMeta, SearchFilters
+from kb.records import Answer, Citation, Document, DocumentMeta, SearchFilters, TagVerdict
 from kb.service import KnowledgeBase
 from kb.settings import Settings
 from kb.ui import common
@@ -199,6 +199,36 @@ def test_editor_password_guards_changes_but_not_search(app_kb: KnowledgeBase, mo
     assert [b for b in at.button if b.label == "Save corrections"]
     at.switch_page("kb/ui/add_page.py").run()
     assert at.file_uploader  # unlocked for the session
+
+
+def test_library_page_reviews_a_tag_and_every_view_shows_why_a_passage_counts(app_kb: KnowledgeBase) -> None:
+    doc = app_kb.registry.by_file(GEMATIK)
+    tagged = next(p for p in app_kb.document_passages(doc.doc_id) if p["labels"])
+    label = max(tagged["label_scores"], key=tagged["label_scores"].get)
+    at = ok(app().run())
+    at.switch_page("kb/ui/library_page.py").run()
+    at.selectbox(key="library:doc").set_value(doc.doc_id).run()
+    ok(at)
+    assert f"because: “{tagged['label_triggers'][label][:40]}" in texts(at)  # the trigger sentence, quoted
+    button_key = f"library:tags:reject:{tagged['chunk_id']}:{label}"
+    at.button(key=button_key).click().run()
+    ok(at)
+    assert any(f"Rejected {label}" in s.value for s in at.success)
+    [stored] = [p for p in app_kb.document_passages(doc.doc_id) if p["chunk_id"] == tagged["chunk_id"]]
+    assert label not in stored["labels"] and stored["label_reviews"] == {label: "rejected"}
+    assert app_kb.registry.tag_reviews(doc.doc_id) == {tagged["chunk_id"]: {label: TagVerdict.REJECTED}}
+    at.button(key=button_key).click().run()  # "Undo": the tagger decides again
+    ok(at)
+    [stored] = [p for p in app_kb.document_passages(doc.doc_id) if p["chunk_id"] == tagged["chunk_id"]]
+    assert label in stored["labels"] and not stored["label_reviews"]
+
+    at.switch_page("kb/ui/alignment_page.py").run()
+    at.segmented_control(key="align:by").set_value("document").run()
+    at.selectbox(key="align:label").set_value(label).run()
+    at.selectbox(key="align:column").set_value(GEMATIK).run()
+    ok(at)
+    assert "counts for this objective because: “" in texts(at)
+    assert at.expander and any(e.label == "Why these objectives" for e in at.expander)
 
 
 # --- add documents --------------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from index.embedder import Embedder
 from kb.records import AnswerOutcome
@@ -56,23 +55,11 @@ def test_a_near_miss_question_is_not_answered_under_the_answerability_gate(strat
     assert answer.why
 
 
-def test_cli_json_says_which_outcome_and_why(strategy_library: KnowledgeBase, monkeypatch, tmp_path: Path) -> None:
-    from kb import cli
-    from kb.settings import get_settings
-
-    strategy_library.close()  # the CLI opens the same embedded index itself
-    for name in ("searcher", "answerer", "recentring"):
-        strategy_library.__dict__.pop(name, None)
-    monkeypatch.setenv("KB_HOME", str(strategy_library.settings.home))
-    monkeypatch.setenv("KB_CENTRING", "true")
+def test_cli_json_says_which_outcome_and_why(strategy_library: KnowledgeBase, run_cli, tmp_path: Path) -> None:
     queries = tmp_path / "q.jsonl"
     lines = [DEFINITION, "Which law governs telehealth in Kazakhstan?"]
     queries.write_text("".join(json.dumps({"id": str(i), "question": q}) + "\n" for i, q in enumerate(lines)))
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli.app, ["ask", "--queries-file", str(queries), "--json"])
-    finally:
-        get_settings.cache_clear()
+    result = run_cli(strategy_library, "ask", "--queries-file", str(queries), "--json", env={"KB_CENTRING": "true"})
     assert result.exit_code == 0, result.output
     answered, absent = (json.loads(line) for line in result.stdout.splitlines())
     assert answered["outcome"] == "answer" and not answered["abstained"] and answered["confidence"] > 0

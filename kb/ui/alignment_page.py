@@ -156,5 +156,5 @@ with left:
             ui.close_view(PREFIX)
         st.caption(f"{n} passages in this cell; the {len(result.hits)} closest to the objective's description:")
         for i, hit in enumerate(result.hits, 1):
-            ui.hit_card(hit, i, names, PREFIX)
+            ui.hit_card(hit, i, names, PREFIX, focus=label)
         ui.show_view(kb, PREFIX)

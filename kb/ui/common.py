@@ -323,9 +323,12 @@ def source_line(title: str, publisher: str, year: int | None, country: str, doc_
     return " · ".join(bits)
 
 
-def hit_card(hit: Hit, n: int, names: dict[str, str], prefix: str, view: str | None = None) -> None:
+def hit_card(
+    hit: Hit, n: int, names: dict[str, str], prefix: str, view: str | None = None, focus: str | None = None
+) -> None:
     """One search result: title, source, language and objectives, the snippet, and a button that opens its page
-    (in the drawer of ``view``, default ``prefix``)."""
+    (in the drawer of ``view``, default ``prefix``). ``focus``: an objective whose trigger sentence is shown in
+    full (the coverage cell view: why this passage counts for that objective)."""
     labels = sorted(hit.labels, key=lambda k: -hit.labels[k])
     with st.container(border=True, key=f"{prefix}-hit-{n}"):
         head, action = st.columns([5, 1], vertical_alignment="top")
@@ -349,6 +352,27 @@ def hit_card(hit: Hit, n: int, names: dict[str, str], prefix: str, view: str | N
             ),
         )
         st.markdown(snippet_markdown(hit.snippet or hit.text[:400]))
+        if focus and focus in hit.labels:
+            because = (
+                "confirmed by staff"
+                if hit.label_reviews.get(focus) == "confirmed"
+                else f"because: “{md_escape(hit.label_triggers.get(focus, '')[:400])}”"
+            )
+            st.markdown(f":green-badge[{md_escape(focus)}] counts for this objective {because}")
+        if labels:
+            why_tagged(hit.labels, hit.label_triggers, hit.label_reviews, names, f"{prefix}-why-{n}")
+
+
+def why_tagged(
+    labels: dict[str, float], triggers: dict[str, str], reviews: dict[str, str], names: dict[str, str], key: str
+) -> None:
+    """Each objective a passage counts for, with the sentence that made it count (or staff's confirmation)."""
+    with st.expander("Why these objectives", icon=":material/help:", key=key):
+        for lab in sorted(labels, key=lambda k: -labels[k]):
+            who = " · confirmed by staff" if reviews.get(lab) == "confirmed" else f" · {labels[lab]:.0%}"
+            sentence = triggers.get(lab, "")
+            quote = f": “{md_escape(sentence[:400])}”" if sentence else ""
+            st.markdown(f"**{md_escape(lab)}** {md_escape(names.get(lab, ''))}{who}{quote}")
 
 
 def citation_request(c, passage: str = "") -> ViewRequest:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from kb.ui import common as ui
+from kb.ui.tag_review import tag_review
 
 PREFIX = "library"
 DOC_TYPES = [
@@ -161,6 +162,9 @@ if saved:
         else:
             ui.flash(PREFIX, f"Saved the corrections to {doc.file}.")
             st.rerun()
+
+with st.expander("Review its framework tags", icon=":material/fact_check:", key=f"{PREFIX}:tags-box"):
+    tag_review(kb, doc, ui.label_names(kb))
 
 with st.expander(f"Remove {doc.file} from the library"):
     st.write("The file is deleted from the drop folder and its passages leave the index. This cannot be undone.")
