@@ -76,7 +76,7 @@ def review_tag(
     kb = _kb()
     try:
         tags = kb.review_tag(doc_id, chunk_id, label, None if verdict == "clear" else TagVerdict(verdict))
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TimeoutError) as exc:
         console.print(f"[red]{exc.args[0]}[/red]")
         raise typer.Exit(2) from exc
     finally:

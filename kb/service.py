@@ -188,14 +188,9 @@ class KnowledgeBase:
             self.registry.set_labels_fingerprint(doc.doc_id, fingerprint)
         return done
 
-    def _retag_points(self, doc: Document, points: list, only: str | None = None) -> int:
-        """New tags for one document's stored passages (or just the passage ``only``), from their vectors, texts
-        and document context (which needs all the document's passages, in order)."""
-        points.sort(key=lambda p: p.payload.get("position", 0))
+    def _retag_points(self, doc: Document, points: list) -> int:
+        """New tags for some of one document's stored passages, from their vectors, texts and document context."""
         contexts = document_contexts([p.payload for p in points], doc.meta.title)
-        if only is not None:
-            keep = [i for i, p in enumerate(points) if p.id == only]
-            points, contexts = [points[i] for i in keep], [contexts[i] for i in keep]
         texts = [p.payload["text"] for p in points]
         updates: list[dict] = [{"about": self.countries.countries(text)} for text in texts]
         if self.tagger is not None:
@@ -212,16 +207,18 @@ class KnowledgeBase:
         return len(points)
 
     def review_tag(self, doc_id: str, chunk_id: str, label: str, verdict: TagVerdict | None) -> dict:
-        """Staff confirm or reject one tag of one passage (``None`` withdraws the verdict); the document is re-tagged
+        """Staff confirm or reject one tag of one passage (``None`` withdraws the verdict); the passage is re-tagged
         at once and every later re-tag respects the verdict. Returns the passage's new tags (payload keys)."""
         if self.tagger is None or label not in self.tagger.label_ids:
             raise ValueError(f"unknown framework label {label!r}")
-        doc = self.registry.get(doc_id)
-        points = list(self.store.scroll(SearchFilters(doc_ids=[doc_id]), with_dense=True)) if doc else []
-        if not any(p.id == chunk_id for p in points):
-            raise KeyError(f"no passage {chunk_id!r} in document {doc_id!r}")
-        self.registry.review_tag(doc_id, chunk_id, label, verdict)
-        self._retag_points(doc, points, only=chunk_id)
+        with self._exclusive("review a tag"):
+            doc = self.registry.get(doc_id)
+            stored = self.store.scroll(SearchFilters(doc_ids=[doc_id]), with_dense=True)
+            points = [p for p in stored if p.id == chunk_id]
+            if doc is None or not points:
+                raise KeyError(f"no passage {chunk_id!r} in document {doc_id!r}")
+            self.registry.review_tag(doc_id, chunk_id, label, verdict)
+            self._retag_points(doc, points)
         [fresh] = [p for p in self.store.scroll(SearchFilters(doc_ids=[doc_id])) if p.id == chunk_id]
         return {k: fresh.payload.get(k) for k in ("labels", "label_scores", "label_triggers", "label_reviews")}
 

@@ -119,3 +119,18 @@ def test_a_review_of_an_unknown_label_or_passage_is_refused(tagged_library: Know
         tagged_library.review_tag(doc.doc_id, chunk, "WG9", TagVerdict.CONFIRMED)
     with pytest.raises(KeyError, match="no passage"):
         tagged_library.review_tag(doc.doc_id, "not-a-passage", "WG3", TagVerdict.CONFIRMED)
+
+
+def test_kb_review_tag_from_the_command_line(tagged_library: KnowledgeBase, run_cli) -> None:
+    doc = next(d for d in tagged_library.documents() if d.file == SMALL_DOCS["de"])
+    tagged = next(p for p in tagged_library.document_passages(doc.doc_id) if p["labels"])
+    label = tagged["labels"][0]
+    result = run_cli(tagged_library, "review-tag", doc.doc_id, tagged["chunk_id"], label, "--verdict", "rejected",
+                     "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tags = json.loads(result.stdout)
+    assert label not in tags["labels"] and tags["label_reviews"] == {label: "rejected"}
+    bad = run_cli(tagged_library, "review-tag", doc.doc_id, tagged["chunk_id"], label, "--verdict", "maybe")
+    assert bad.exit_code == 2 and "confirmed, rejected or clear" in bad.output
+    missing = run_cli(tagged_library, "review-tag", doc.doc_id, "no-such-passage", label)
+    assert missing.exit_code == 2 and "no passage" in missing.output

@@ -14,7 +14,11 @@ PER_PAGE = 8  # passages shown at a time
 
 
 def _review(kb: KnowledgeBase, doc_id: str, chunk_id: str, label: str, verdict: TagVerdict | None) -> None:
-    kb.review_tag(doc_id, chunk_id, label, verdict)
+    try:
+        kb.review_tag(doc_id, chunk_id, label, verdict)
+    except (KeyError, ValueError, TimeoutError) as exc:
+        st.session_state[f"{PREFIX}:error"] = str(exc.args[0] if exc.args else exc)
+        return
     words = {TagVerdict.CONFIRMED: "Confirmed", TagVerdict.REJECTED: "Rejected", None: "Withdrew the verdict on"}
     st.session_state[f"{PREFIX}:flash"] = f"{words[verdict]} {label}: re-tagging keeps this."
 
@@ -25,6 +29,8 @@ def tag_review(kb: KnowledgeBase, doc: Document, names: dict[str, str]) -> None:
         return
     if note := st.session_state.pop(f"{PREFIX}:flash", None):
         st.success(note, icon=":material/check:")
+    if problem := st.session_state.pop(f"{PREFIX}:error", None):
+        st.error(problem)
     passages = kb.document_passages(doc.doc_id)
     labels = kb.tagger.label_ids
     show = st.selectbox(
