@@ -43,8 +43,12 @@ class Answerer:
             self._llm = build_llm(self.settings)
         return self._llm
 
-    def ask(self, question: str, filters: SearchFilters | None = None, mode: str | None = None) -> Answer:
+    def ask(
+        self, question: str, filters: SearchFilters | None = None, mode: str | None = None, strict: bool | None = None
+    ) -> Answer:
+        """``strict``: answer only with sentences the answerability model says answer (default: the setting)."""
         s = self.settings
+        model = self.answerability if (s.answerability_gate if strict is None else strict) else None
         mode = mode or s.answer_mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -65,29 +69,29 @@ class Answerer:
             "codes_quoted": codes if named else [],
         }  # fmt: skip
         on_topic = best >= bar
-        if self.model is None or named:  # a code lookup quotes the sentences naming it
+        if model is None or named:  # a code lookup quotes the sentences naming it
             if not on_topic and not named:
                 return self.abstain(question, mode, coverage, hits, self._nothing(missing))
             answering, confidence = named or ranked, 1.0 if named else best
         else:
             candidates = self.by_answerability(question, result.query_language, ranked, len(missing))
             confidence = candidates[0].score if candidates else 0.0
-            answering = [sent for sent in candidates if sent.score >= self.model.threshold]
+            answering = [sent for sent in candidates if sent.score >= model.threshold]
             if not on_topic or (lookup and codes):  # off the library's topics, or a code no sentence names
                 answering = []
-            coverage |= {"confidence": round(confidence, 4), "answer_below": round(self.model.threshold, 4)}
+            coverage |= {"confidence": round(confidence, 4), "answer_below": round(model.threshold, 4)}
             if not answering:
                 if missing or not on_topic:
                     return self.abstain(question, mode, coverage, hits, self._nothing(missing))
-                return self.closest(question, mode, candidates[0], coverage, hits, confidence)
+                return self.closest(question, mode, candidates[0], coverage, hits, confidence, model.threshold)
         if mode == "llm":
             answer = self.generated(question, result.query_language, hits, ranked, coverage)
         else:
-            answer = self.evidence(question, answering, coverage, hits)
+            answer = self.evidence(question, answering, coverage, hits, answerable_only=model is not None)
         if not answer.abstained:
             answer.confidence = round(confidence, 4)
             answer.why = "A quoted sentence answers the question" + (
-                f" (confidence {confidence:.2f})." if self.model is not None and not named else "."
+                f" (confidence {confidence:.2f})." if model is not None and not named else "."
             )
         return answer
 
@@ -101,17 +105,19 @@ class Answerer:
         return result, ranked, unknown_names(self.store, question, result.query_language)
 
     @cached_property
-    def model(self) -> AnswerabilityModel | None:
-        """The fitted answerability model when the gate is on (loaded on first use)."""
-        if not self.settings.answerability_gate:
-            return None
+    def answerability(self) -> AnswerabilityModel:
+        """The fitted answerability model (loaded on first use)."""
         return AnswerabilityModel.load(self.settings.answerability_model_file)
+
+    @property
+    def model(self) -> AnswerabilityModel | None:
+        """The answerability model when the gate is on by default (KB_ANSWERABILITY_GATE), else None."""
+        return self.answerability if self.settings.answerability_gate else None
 
     def by_answerability(self, question: str, language: str, ranked: list[Sentence], unknown: int) -> list[Sentence]:
         """The candidate sentences, each scored with the probability that it answers, most probable first."""
-        assert self.model is not None
         candidates, rows = features(question, language, ranked, unknown, self.settings.answerability_candidates)
-        for sent, p in zip(candidates, self.model.probabilities(rows), strict=True):
+        for sent, p in zip(candidates, self.answerability.probabilities(rows), strict=True):
             sent.score = float(p)
         return sorted(candidates, key=lambda sent: -sent.score)
 
@@ -145,9 +151,11 @@ class Answerer:
         )
 
     # --- evidence mode -------------------------------------------------------------------------------------
-    def evidence(self, question: str, ranked: list[Sentence], coverage: dict, hits: list[Hit]) -> Answer:
+    def evidence(
+        self, question: str, ranked: list[Sentence], coverage: dict, hits: list[Hit], answerable_only: bool = False
+    ) -> Answer:
         s = self.settings
-        margin = s.answer_margin if self.model is None else 1.0  # already only sentences that answer
+        margin = 1.0 if answerable_only else s.answer_margin  # already only sentences that answer
         chosen = select(ranked, s.answer_max_sentences, s.answer_per_document, margin, s.answer_redundancy)
         groups: dict[str, list[Sentence]] = {}
         for sent in chosen:  # by document, documents in order of their best sentence
@@ -249,12 +257,13 @@ class Answerer:
                       outcome=AnswerOutcome.NOT_IN_LIBRARY, why=reason)  # fmt: skip
 
     def closest(
-        self, question: str, mode: str, best: Sentence, coverage: dict, hits: list[Hit], confidence: float
-    ) -> Answer:
+        self, question: str, mode: str, best: Sentence, coverage: dict, hits: list[Hit], confidence: float,
+        threshold: float,
+    ) -> Answer:  # fmt: skip
         """On-topic passages, but no sentence that answers: the most probable one, said to be only that."""
         why = (
             "The library discusses this topic, but no sentence answers the question "
-            f"(confidence {confidence:.2f}, an answer needs {self.model.threshold:.2f})."  # type: ignore[union-attr]
+            f"(confidence {confidence:.2f}, an answer needs {threshold:.2f})."
         )
         text = (
             f"{why} The closest evidence, which may not answer your question: “{best.text}” [1] "

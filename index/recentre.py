@@ -56,13 +56,20 @@ def raw_point(point: StoredPoint, offsets: Offsets) -> StoredPoint:
     if not pl.get(VERSION_KEY):
         return point
     lang, dim = pl.get("language", ""), len(point.dense)
-    dense = restore(np.asarray([point.dense]), np.asarray([pl[NORM_KEY]]), offsets.of(PASSAGE, lang, dim))
+    dense = restored_dense(point.dense, pl, offsets)
     sentences = point.sentences
     if sentences:
         sentences = restore(
             np.asarray(sentences), np.asarray(pl[SENTENCE_NORMS_KEY]), offsets.of(SENTENCE, lang, dim)
         ).tolist()
-    return point.model_copy(update={"dense": dense[0].tolist(), "sentences": sentences})
+    return point.model_copy(update={"dense": dense.tolist(), "sentences": sentences})
+
+
+def restored_dense(dense: list[float] | np.ndarray, payload: dict, offsets: Offsets) -> np.ndarray:
+    """A centred passage vector as embedded; ``offsets`` must be the version it was centred with."""
+    vector = np.asarray(dense, dtype=np.float32)
+    offset = offsets.of(PASSAGE, payload.get("language", ""), len(vector))
+    return restore(vector[None, :], np.asarray([payload[NORM_KEY]]), offset)[0]
 
 
 def document_means(doc_id: str, points: list[StoredPoint]) -> list[PartMean]:
@@ -116,10 +123,7 @@ class Recentring:
         """A scrolled passage vector (``payload['_dense']``) as embedded: what the tagger was trained on."""
         dense = np.asarray(payload["_dense"], dtype=np.float32)
         version = payload.get(VERSION_KEY) or 0
-        if not version:
-            return dense
-        offset = self.version(version).of(PASSAGE, payload.get("language", ""), len(dense))
-        return restore(dense[None, :], np.asarray([payload[NORM_KEY]]), offset)[0]
+        return restored_dense(dense, payload, self.version(version)) if version else dense
 
     def _rewrite(self, languages: set[str], offsets: Offsets) -> int:
         """Re-centre every point of these languages not yet centred with ``offsets``, one scan of the index."""

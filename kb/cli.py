@@ -209,6 +209,14 @@ def ask(
     objective: Objective = None,
     about: About = None,
     queries_file: Annotated[Path | None, typer.Option(help="JSONL of {id, question}; one answer line each.")] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict",
+            help="Answer only with sentences that answer the question; else the closest evidence, said to be only "
+            "that, or 'not in the library' (default: KB_ANSWERABILITY_GATE).",
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """A cited answer from the library, or a plain statement that the evidence is not there."""
@@ -219,11 +227,11 @@ def ask(
     try:
         if queries_file:
             for item in _questions(queries_file):
-                _emit({"id": item.get("id"), **answer_json(kb.ask(item["question"], filters, mode))})
+                _emit({"id": item.get("id"), **answer_json(kb.ask(item["question"], filters, mode, strict))})
             return
         if not question:
             raise typer.BadParameter("give a QUESTION or --queries-file")
-        answer = kb.ask(question, filters, mode)
+        answer = kb.ask(question, filters, mode, strict)
     except IndexBusyError as exc:
         _busy(exc)
     except LLMUnavailableError as exc:

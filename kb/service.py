@@ -161,9 +161,12 @@ class KnowledgeBase:
     ) -> SearchResult:
         return self.searcher.search(query, filters, k=k, mode=mode, rerank=rerank)
 
-    def ask(self, question: str, filters: SearchFilters | None = None, mode: str | None = None) -> Answer:
-        """A cited answer (evidence quotes, or an LLM answer when configured), or a reasoned abstention."""
-        return self.answerer.ask(question, filters, mode)
+    def ask(
+        self, question: str, filters: SearchFilters | None = None, mode: str | None = None, strict: bool | None = None
+    ) -> Answer:
+        """A cited answer (evidence quotes, or an LLM answer when configured), or a reasoned abstention. ``strict``:
+        only a sentence the answerability model says answers counts (default: KB_ANSWERABILITY_GATE)."""
+        return self.answerer.ask(question, filters, mode, strict)
 
     # --- alignment -----------------------------------------------------------------------------------------
     def tag(self, texts: list[str]) -> list[PassageTags]:

@@ -155,6 +155,32 @@ def test_ask_with_and_without_evidence(server: dict, page) -> None:
     shot(page, "ask-no-evidence")
 
 
+def test_strict_ask_shows_each_of_the_three_outcomes(server: dict, page) -> None:
+    page.goto(f"{server['url']}/ask")
+    page.get_by_text("Strict: answer only when a sentence answers the question").click()
+    box = page.get_by_label("Your question, in any language")
+
+    box.fill("Which EU agency will support hospitals with cybersecurity?")
+    box.press("Enter")
+    answered = page.locator(".st-key-ask-answer")
+    answered.get_by_text("A quoted sentence answers the question").wait_for()
+    assert "ENISA" in answered.inner_text()
+
+    box.fill("How much money does the EU give each hospital for cybersecurity?")  # on topic, not in the factsheet
+    box.press("Enter")
+    closest = page.locator(".st-key-ask-outcome-closest-evidence")
+    closest.get_by_text("Closest evidence — it may not answer your question.").wait_for()
+    assert "no sentence answers the question" in closest.inner_text()
+    assert not page.locator(".st-key-ask-answer").count()
+    shot(page, "ask-closest-evidence")
+
+    box.fill("Who won the 1998 football world cup?")
+    box.press("Enter")
+    absent = page.locator(".st-key-ask-outcome-not-in-library")
+    absent.get_by_text("No sufficient evidence.").wait_for()
+    assert not page.locator(".st-key-ask-outcome-closest-evidence").count()
+
+
 def test_upload_a_good_and_a_bad_file(server: dict, page, tmp_path: Path) -> None:
     good = tmp_path / "Telemedisin i kommunene.md"
     good.write_text(NOTE, encoding="utf-8")

@@ -44,13 +44,7 @@ def test_a_french_question_finds_the_english_page_that_answers_it_first(strategy
 
 
 def test_a_near_miss_question_is_not_answered_under_the_answerability_gate(strategy_library: KnowledgeBase) -> None:
-    strategy_library.settings.answerability_gate = True
-    strategy_library.__dict__.pop("answerer", None)
-    try:
-        answer = strategy_library.ask(NEAR_MISS)
-    finally:
-        strategy_library.settings.answerability_gate = False
-        strategy_library.__dict__.pop("answerer", None)  # the doctrine covers the Ségur numérique, but states no total
+    answer = strategy_library.ask(NEAR_MISS, strict=True)  # the doctrine covers the Ségur numérique, but no total
     assert answer.abstained and answer.outcome != AnswerOutcome.ANSWER
     assert answer.why
 
@@ -64,3 +58,10 @@ def test_cli_json_says_which_outcome_and_why(strategy_library: KnowledgeBase, ru
     answered, absent = (json.loads(line) for line in result.stdout.splitlines())
     assert answered["outcome"] == "answer" and not answered["abstained"] and answered["confidence"] > 0
     assert absent["outcome"] == "not-in-library" and "Kazakhstan" in absent["why"]
+
+
+def test_cli_strict_does_not_answer_a_near_miss(strategy_library: KnowledgeBase, run_cli) -> None:
+    result = run_cli(strategy_library, "ask", NEAR_MISS, "--strict", "--json", env={"KB_CENTRING": "true"})
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["abstained"] and answer["outcome"] in {"closest-evidence", "not-in-library"} and answer["why"]

@@ -319,42 +319,32 @@ class EdgeStore(VectorStore):
             return 0
         return self.shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(filters)))
 
-    def scroll(
-        self, filters: SearchFilters | None = None, with_dense: bool = False, payload: bool = True
-    ) -> Iterator[ScoredPoint]:
+    def _records(self, filters: SearchFilters | None, payload: bool, vectors: list[str] | bool) -> Iterator:
+        """Every record matching the filters, page by page (the one scroll loop of this store)."""
         if self.shard is None:
             return
-        flt = to_edge_filter(filters)
-        offset = None
+        flt, offset = to_edge_filter(filters), None
         while True:
-            batch, offset = self.shard.scroll(
-                qe.ScrollRequest(
-                    offset=offset, limit=SCROLL_BATCH, filter=flt, with_payload=payload,
-                    with_vector=[DENSE] if with_dense else False,
-                )
-            )  # fmt: skip
-            for rec in batch:
-                data = dict(rec.payload or {})
-                if with_dense:
-                    data["_dense"] = (rec.vector or {}).get(DENSE)
-                yield ScoredPoint(id=str(rec.id), score=0.0, payload=data)
+            request = qe.ScrollRequest(
+                offset=offset, limit=SCROLL_BATCH, filter=flt, with_payload=payload, with_vector=vectors
+            )
+            batch, offset = self.shard.scroll(request)
+            yield from batch
             if offset is None:
                 return
 
+    def scroll(
+        self, filters: SearchFilters | None = None, with_dense: bool = False, payload: bool = True
+    ) -> Iterator[ScoredPoint]:
+        for rec in self._records(filters, payload, [DENSE] if with_dense else False):
+            data = dict(rec.payload or {})
+            if with_dense:
+                data["_dense"] = (rec.vector or {}).get(DENSE)
+            yield ScoredPoint(id=str(rec.id), score=0.0, payload=data)
+
     def stored_points(self, filters: SearchFilters | None = None) -> Iterator[StoredPoint]:
-        if self.shard is None:
-            return
-        flt = to_edge_filter(filters)
-        offset = None
-        while True:
-            batch, offset = self.shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=SCROLL_BATCH, filter=flt, with_payload=True,
-                                 with_vector=[DENSE, SENTENCES, SPARSE])
-            )  # fmt: skip
-            for rec in batch:
-                yield stored_point(str(rec.id), rec.vector or {}, rec.payload)
-            if offset is None:
-                return
+        for rec in self._records(filters, True, [DENSE, SENTENCES, SPARSE]):
+            yield stored_point(str(rec.id), rec.vector or {}, rec.payload)
 
     def query(
         self,

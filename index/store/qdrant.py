@@ -165,38 +165,32 @@ class QdrantStore(VectorStore):
             return 0
         return self.client.count(self.name, count_filter=to_filter(filters), exact=True).count
 
-    def scroll(
-        self, filters: SearchFilters | None = None, with_dense: bool = False, payload: bool = True
-    ) -> Iterator[ScoredPoint]:
+    def _records(self, filters: SearchFilters | None, payload: bool, vectors: list[str] | bool) -> Iterator:
+        """Every record matching the filters, page by page (the one scroll loop of this store)."""
         if not self._exists():
             return
         offset = None
         while True:
             batch, offset = self.client.scroll(
-                self.name, scroll_filter=to_filter(filters), limit=512, offset=offset,
-                with_payload=payload, with_vectors=[DENSE] if with_dense else False,
+                self.name, scroll_filter=to_filter(filters), limit=512, offset=offset, with_payload=payload,
+                with_vectors=vectors,
             )  # fmt: skip
-            for rec in batch:
-                data = dict(rec.payload or {})
-                if with_dense:
-                    data["_dense"] = rec.vector[DENSE]  # type: ignore[index]
-                yield ScoredPoint(id=str(rec.id), score=0.0, payload=data)
+            yield from batch
             if offset is None:
                 return
 
+    def scroll(
+        self, filters: SearchFilters | None = None, with_dense: bool = False, payload: bool = True
+    ) -> Iterator[ScoredPoint]:
+        for rec in self._records(filters, payload, [DENSE] if with_dense else False):
+            data = dict(rec.payload or {})
+            if with_dense:
+                data["_dense"] = rec.vector[DENSE]  # type: ignore[index]
+            yield ScoredPoint(id=str(rec.id), score=0.0, payload=data)
+
     def stored_points(self, filters: SearchFilters | None = None) -> Iterator[StoredPoint]:
-        if not self._exists():
-            return
-        offset = None
-        while True:
-            batch, offset = self.client.scroll(
-                self.name, scroll_filter=to_filter(filters), limit=512, offset=offset, with_payload=True,
-                with_vectors=True,
-            )  # fmt: skip
-            for rec in batch:
-                yield stored_point(str(rec.id), rec.vector if isinstance(rec.vector, dict) else {}, rec.payload)
-            if offset is None:
-                return
+        for rec in self._records(filters, True, True):
+            yield stored_point(str(rec.id), rec.vector if isinstance(rec.vector, dict) else {}, rec.payload)
 
     def query(
         self,

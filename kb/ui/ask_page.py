@@ -40,13 +40,20 @@ else:
         "Answers quote the documents' own sentences, each cited to its page (a written answer needs a local "
         "LLM: KB_LLM_MODEL)."
     )
+strict = st.toggle(
+    "Strict: answer only when a sentence answers the question",
+    value=kb.settings.answerability_gate,
+    key=f"{PREFIX}:strict",
+    help="Otherwise the closest evidence is shown as such, or the library says it does not hold the answer. "
+    "Strict answers less often and is wrong less often.",
+)
 filters = ui.state_filters(PREFIX, docs)
 ui.filters_sidebar(PREFIX, docs, names, None)
 ui.publish_state(PREFIX, question.strip(), filters, **({"mode": mode} if mode != default_mode else {}))
 
 answer: Answer | None = None
 if question.strip():
-    memo_key = (question.strip(), filters.model_dump_json(), mode, version)
+    memo_key = (question.strip(), filters.model_dump_json(), mode, strict, version)
     memo = st.session_state.get(f"{PREFIX}:memo")
     if memo and memo[0] == memo_key:
         answer = memo[1]
@@ -55,7 +62,7 @@ if question.strip():
 
         try:
             with st.spinner("Searching the library and checking every sentence against its source…"):
-                answer = kb.ask(question.strip(), None if filters.is_empty() else filters, mode)
+                answer = kb.ask(question.strip(), None if filters.is_empty() else filters, mode, strict)
         except LLMUnavailableError as exc:
             st.error(f"The LLM is not available: {exc}")
         if answer is not None:
