@@ -110,6 +110,14 @@ class ScoredPoint(BaseModel):
     payload: dict
 
 
+def scrolled_point(point_id: str, payload: dict | None, vectors: dict | None, with_dense: bool) -> ScoredPoint:
+    """A scrolled point from either engine: its payload, and its dense vector under ``_dense`` when asked."""
+    data = dict(payload or {})
+    if with_dense:
+        data["_dense"] = (vectors or {}).get(DENSE)
+    return ScoredPoint(id=point_id, score=0.0, payload=data)
+
+
 class VectorStore(ABC):
     @abstractmethod
     def ensure_collection(self, dim: int) -> None:

@@ -51,6 +51,7 @@ from index.store.base import (
     filter_terms,
     hit_payload,
     retrievers,
+    scrolled_point,
     stored_point,
 )
 from kb.records import SearchFilters
@@ -337,10 +338,7 @@ class EdgeStore(VectorStore):
         self, filters: SearchFilters | None = None, with_dense: bool = False, payload: bool = True
     ) -> Iterator[ScoredPoint]:
         for rec in self._records(filters, payload, [DENSE] if with_dense else False):
-            data = dict(rec.payload or {})
-            if with_dense:
-                data["_dense"] = (rec.vector or {}).get(DENSE)
-            yield ScoredPoint(id=str(rec.id), score=0.0, payload=data)
+            yield scrolled_point(str(rec.id), rec.payload, rec.vector or {}, with_dense)
 
     def stored_points(self, filters: SearchFilters | None = None) -> Iterator[StoredPoint]:
         for rec in self._records(filters, True, [DENSE, SENTENCES, SPARSE]):

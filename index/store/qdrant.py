@@ -28,6 +28,7 @@ from index.store.base import (
     filter_terms,
     hit_payload,
     retrievers,
+    scrolled_point,
     stored_point,
 )
 from kb.records import SearchFilters
@@ -183,10 +184,8 @@ class QdrantStore(VectorStore):
         self, filters: SearchFilters | None = None, with_dense: bool = False, payload: bool = True
     ) -> Iterator[ScoredPoint]:
         for rec in self._records(filters, payload, [DENSE] if with_dense else False):
-            data = dict(rec.payload or {})
-            if with_dense:
-                data["_dense"] = rec.vector[DENSE]  # type: ignore[index]
-            yield ScoredPoint(id=str(rec.id), score=0.0, payload=data)
+            vectors = rec.vector if isinstance(rec.vector, dict) else {}
+            yield scrolled_point(str(rec.id), rec.payload, vectors, with_dense)
 
     def stored_points(self, filters: SearchFilters | None = None) -> Iterator[StoredPoint]:
         for rec in self._records(filters, True, True):
